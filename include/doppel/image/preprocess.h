@@ -1,0 +1,57 @@
+// Preprocessing: RGB pixels -> the float tensor a model was trained on. A PreprocessSpec says exactly how (resize
+// mode, interpolation, channel order, scaling, mean/std); presets reproduce the frameworks' pipelines
+// (shared/reference/preprocessing.md).
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "doppel/image/decode.h"
+#include "doppel/image/image.h"
+#include "doppel/image/resize.h"
+#include "doppel/util/status.h"
+
+namespace doppel {
+
+enum class ResizeMode {
+  kStretch,      // to width x height ignoring aspect (Keras load_img(target_size))
+  kShorterCrop,  // shorter side to resize_shorter (torchvision Resize(int)), then centre crop width x height
+  kLetterbox,    // fit inside width x height keeping aspect, pad with pad_value, image centred
+};
+
+enum class ChannelOrder { kRGB, kBGR };
+enum class Layout { kNCHW, kNHWC };
+
+struct PreprocessSpec {
+  int width = 224;   // model input size, after resize and crop
+  int height = 224;
+  ResizeMode resize = ResizeMode::kStretch;
+  Filter interpolation = Filter::kNearest;
+  int resize_shorter = 0;  // kShorterCrop only: target of the shorter side; 0 means min(width, height)
+  uint8_t pad_value = 0;   // kLetterbox only
+  ChannelOrder channel_order = ChannelOrder::kRGB;
+  // value[c] = (pixel[c] * scale - mean[c]) / std[c], in float32, c in the output channel order.
+  float scale = 1.0f;
+  std::array<float, 3> mean{0, 0, 0};
+  std::array<float, 3> std{1, 1, 1};
+  // Decoding choices that change pixels, so they are part of the spec (and of the model fingerprint).
+  AlphaMode alpha = AlphaMode::kCompositeWhite;
+  bool apply_exif_orientation = true;
+};
+
+// Presets: "keras-caffe", "keras-tf", "torch-imagenet", "clip". Error lists the known names.
+Result<PreprocessSpec> PresetSpec(const std::string& name);
+std::vector<std::string> PresetNames();
+
+// Resizes (and crops or pads) `img` to spec.width x spec.height exactly as the spec's framework would.
+ImageU8 ResizeForModel(const ImageU8& img, const PreprocessSpec& spec);
+
+// Writes one image's tensor (3 x height x width floats for NCHW, height x width x 3 for NHWC) to `dst`.
+// `img` must already be spec.width x spec.height with 3 channels (InvalidArgument otherwise).
+Status FillTensor(const ImageU8& img, const PreprocessSpec& spec, Layout layout, float* dst);
+
+// ResizeForModel + FillTensor.
+Status Preprocess(const ImageU8& img, const PreprocessSpec& spec, Layout layout, float* dst);
+
+}  // namespace doppel
