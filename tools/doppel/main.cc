@@ -1,10 +1,17 @@
 // doppel: the command-line front end. It parses arguments, calls the core library and formats results; nothing
 // else lives here.
 #include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"doppel: reverse image search"};
+  CLI::App app{"doppel: reverse image search (images -> ONNX embeddings -> similar images)"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "doppel 0.1.0");
+  doppel::cli::Action action;
+  doppel::cli::RegisterEmbed(app, &action);
+  doppel::cli::RegisterModel(app, &action);
   CLI11_PARSE(app, argc, argv);
-  return 0;
+  return action ? action() : 0;
 }

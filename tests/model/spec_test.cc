@@ -1,0 +1,67 @@
+#include "doppel/model/spec.h"
+
+#include <gtest/gtest.h>
+
+#include "support/test_util.h"
+
+namespace doppel {
+namespace {
+
+TEST(ModelSpec, PresetsAndJsonRoundTrip) {
+  for (const std::string& name : PresetNames()) {
+    auto s = SpecFromPreset(name);
+    ASSERT_TRUE(s.ok()) << name;
+    auto back = SpecFromJson(SpecToCanonicalJson(*s));
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(SpecToCanonicalJson(*back), SpecToCanonicalJson(*s)) << name;
+  }
+}
+
+TEST(ModelSpec, SidecarOverridesPresetFields) {
+  auto s = SpecFromJson(R"({"preset": "keras-tf", "pool": "max", "output": "block_10_add", "interpolation": "bilinear"})");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->preset, "keras-tf");
+  EXPECT_EQ(s->pool, Pooling::kMax);
+  EXPECT_EQ(s->output, "block_10_add");
+  EXPECT_EQ(s->preprocess.interpolation, Filter::kBilinear);
+  EXPECT_FLOAT_EQ(s->preprocess.mean[0], 1.0f);  // from keras-tf: x/127.5 - 1
+}
+
+TEST(ModelSpec, BadValuesNameTheKey) {
+  auto a = SpecFromJson(R"({"pool": "median"})");
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("'pool'"), std::string::npos);
+  EXPECT_NE(a.status().message().find("median"), std::string::npos);
+  auto b = SpecFromJson(R"({"colour": "rgb"})");
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("'colour'"), std::string::npos);
+  auto c = SpecFromJson(R"({"preset": "caffe2"})");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("caffe2"), std::string::npos);
+  auto d = SpecFromJson(R"({"mean": [1, 2]})");
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("'mean'"), std::string::npos);
+  EXPECT_FALSE(SpecFromJson("{not json").ok());
+}
+
+TEST(ModelSpec, SidecarFileNextToTheModel) {
+  testing::TempDir dir;
+  std::string model = dir.file("net.onnx");
+  EXPECT_EQ(SidecarPath(model), dir.file("net.doppel.json"));
+  auto none = LoadSidecar(model, *SpecFromPreset("clip"));
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->preset, "clip");
+  ModelSpec s = *SpecFromPreset("torch-imagenet");
+  s.pool = Pooling::kGeM;
+  ASSERT_TRUE(WriteSidecar(model, s).ok());
+  auto back = LoadSidecar(model);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(SpecToCanonicalJson(*back), SpecToCanonicalJson(s));
+  testing::WriteFile(SidecarPath(model), R"({"pool": 3})");
+  auto bad = LoadSidecar(model);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("net.doppel.json"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace doppel

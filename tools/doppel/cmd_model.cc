@@ -1,0 +1,106 @@
+// doppel model inspect: what an ONNX file declares, and how doppel would use it.
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "doppel/model/onnx_model.h"
+
+namespace doppel::cli {
+namespace {
+
+struct InspectArgs {
+  std::string path;
+  bool tensors = false;
+  bool json = false;
+};
+
+nlohmann::json TensorJson(const TensorInfo& t) {
+  nlohmann::json j;
+  j["name"] = t.name;
+  j["type"] = t.type;
+  if (t.known_rank) j["shape"] = t.dims;
+  return j;
+}
+
+std::string ShapeText(const TensorInfo& t) {
+  if (!t.known_rank) return "[?]";
+  std::string s = "[";
+  for (size_t i = 0; i < t.dims.size(); ++i) s += (i ? ", " : "") + t.dims[i];
+  return s + "]";
+}
+
+int RunInspect(const InspectArgs& a) {
+  auto info = InspectModelFile(a.path);
+  if (!info.ok()) {
+    std::fprintf(stderr, "doppel model inspect: %s\n", info.status().ToString().c_str());
+    return 2;
+  }
+  nlohmann::json j;
+  j["path"] = info->path;
+  j["ir_version"] = info->ir_version;
+  j["opset"] = info->opset;
+  j["producer"] = info->producer;
+  j["nodes"] = info->node_count;
+  j["parameters"] = info->parameter_count;
+  j["inputs"] = nlohmann::json::array();
+  for (const auto& t : info->inputs) j["inputs"].push_back(TensorJson(t));
+  j["outputs"] = nlohmann::json::array();
+  for (const auto& t : info->outputs) j["outputs"].push_back(TensorJson(t));
+  std::string layout_text;
+  if (info->inputs.size() == 1) {
+    auto l = DetectInputLayout(info->inputs[0]);
+    layout_text = l.ok() ? (*l == Layout::kNCHW ? "NCHW" : "NHWC") : l.status().message();
+  } else {
+    layout_text = std::to_string(info->inputs.size()) + " inputs: not an image embedding model";
+  }
+  j["layout"] = layout_text;
+  j["guessed_preset"] = GuessPreset(*info);
+  j["metadata"] = info->metadata;
+  if (a.tensors) {
+    auto ts = ListModelTensors(a.path);
+    if (!ts.ok()) {
+      std::fprintf(stderr, "doppel model inspect: %s\n", ts.status().ToString().c_str());
+      return 2;
+    }
+    j["tensors"] = nlohmann::json::array();
+    for (const auto& t : *ts) j["tensors"].push_back(TensorJson(t));
+  }
+  if (a.json) {
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("model     %s\n", info->path.c_str());
+  std::printf("producer  %s (IR %lld, opset %lld), %lld nodes, %lld parameters\n", info->producer.c_str(),
+              (long long)info->ir_version, (long long)info->opset, (long long)info->node_count,
+              (long long)info->parameter_count);
+  for (const auto& t : info->inputs)
+    std::printf("input     %s %s %s\n", t.name.c_str(), t.type.c_str(), ShapeText(t).c_str());
+  for (const auto& t : info->outputs)
+    std::printf("output    %s %s %s\n", t.name.c_str(), t.type.c_str(), ShapeText(t).c_str());
+  std::printf("layout    %s\n", layout_text.c_str());
+  std::string g = GuessPreset(*info);
+  std::printf("preset    %s (a guess from the input layout and names; check the model's documentation)\n",
+              g.empty() ? "-" : g.c_str());
+  for (const auto& [k, v] : info->metadata) std::printf("metadata  %s = %s\n", k.c_str(), v.c_str());
+  if (a.tensors)
+    for (const auto& t : j["tensors"])
+      std::printf("tensor    %s %s %s\n", t["name"].get<std::string>().c_str(), t["type"].get<std::string>().c_str(),
+                  t.contains("shape") ? t["shape"].dump().c_str() : "[?]");
+  return 0;
+}
+
+}  // namespace
+
+void RegisterModel(CLI::App& app, Action* action) {
+  CLI::App* model = app.add_subcommand("model", "Inspect and manage models");
+  model->require_subcommand(1);
+  auto args = std::make_shared<InspectArgs>();
+  CLI::App* inspect = model->add_subcommand("inspect", "Show a model's inputs, outputs, layout, opset and preset guess");
+  inspect->add_option("path", args->path, "ONNX model file")->required()->check(CLI::ExistingFile);
+  inspect->add_flag("--tensors", args->tensors, "also list every intermediate tensor (for --output)");
+  inspect->add_flag("--json", args->json, "print JSON");
+  inspect->callback([args, action] { *action = [args] { return RunInspect(*args); }; });
+}
+
+}  // namespace doppel::cli
