@@ -1,6 +1,7 @@
 // ImageU8: the pixels that flow from decoding to preprocessing.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -1,0 +1,221 @@
+// DecodeImageFile / DecodeImageBuffer: libvips opens the data lazily, the header is checked against the limits, then
+// the first page/frame is decoded to memory and converted to 8-bit RGB (to_rgb.h).
+#include "doppel/image/decode.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <new>
+#include <string>
+
+#include "to_rgb.h"
+#include "vips_session.h"
+
+namespace doppel {
+namespace {
+
+using image_internal::ClearVipsError;
+using image_internal::TakeVipsError;
+using image_internal::VipsImagePtr;
+using image_internal::VipsSourcePtr;
+
+Status VipsFailure(Status (*make)(std::string), const std::string& name, const std::string& what) {
+  std::string detail = TakeVipsError();
+  return make(name + ": " + what + (detail.empty() ? "" : ": " + detail));
+}
+
+// "jpegload_source" -> "jpeg".
+std::string FormatFromLoader(VipsImage* im) {
+  const char* loader = nullptr;
+  if (vips_image_get_typeof(im, VIPS_META_LOADER) == 0 || vips_image_get_string(im, VIPS_META_LOADER, &loader) != 0 ||
+      !loader) {
+    return "";
+  }
+  std::string s = loader;
+  for (const char* suffix : {"_source", "_buffer"}) {
+    size_t n = std::strlen(suffix);
+    if (s.size() > n && s.compare(s.size() - n, n, suffix) == 0) s.resize(s.size() - n);
+  }
+  if (s.size() > 4 && s.compare(s.size() - 4, 4, "load") == 0) s.resize(s.size() - 4);
+  return s;
+}
+
+bool IsColourimetric(VipsInterpretation t) {
+  switch (t) {
+    case VIPS_INTERPRETATION_XYZ:
+    case VIPS_INTERPRETATION_LAB:
+    case VIPS_INTERPRETATION_LABQ:
+    case VIPS_INTERPRETATION_LABS:
+    case VIPS_INTERPRETATION_LCH:
+    case VIPS_INTERPRETATION_CMC:
+    case VIPS_INTERPRETATION_YXY:
+    case VIPS_INTERPRETATION_scRGB:
+    case VIPS_INTERPRETATION_HSV:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Applies EXIF orientation 2..8 to `img` the way libvips does (vips_autorot).
+Result<ImageU8> Orient(ImageU8 img, int orientation, const std::string& name) {
+  VipsImagePtr in(vips_image_new_from_memory(img.pixels.data(), img.pixels.size(), img.width, img.height, 3,
+                                             VIPS_FORMAT_UCHAR));
+  if (!in) return VipsFailure(Status::Internal, name, "cannot wrap pixels for orientation");
+  vips_image_set_int(in.get(), VIPS_META_ORIENTATION, orientation);
+  VipsImage* rotated = nullptr;
+  if (vips_autorot(in.get(), &rotated, nullptr) != 0) {
+    return VipsFailure(Status::Internal, name, "cannot apply EXIF orientation");
+  }
+  VipsImagePtr out(rotated);
+  size_t size = 0;
+  void* mem = vips_image_write_to_memory(out.get(), &size);
+  if (!mem) return VipsFailure(Status::Internal, name, "cannot apply EXIF orientation");
+  ImageU8 result(vips_image_get_width(out.get()), vips_image_get_height(out.get()), 3);
+  if (size != result.pixels.size()) {
+    g_free(mem);
+    return Status::Internal(name + ": unexpected size after EXIF orientation");
+  }
+  std::memcpy(result.pixels.data(), mem, size);
+  g_free(mem);
+  return result;
+}
+
+// Decodes from `source`. `head` is the data's first bytes (for the error when no loader accepts the data).
+Result<DecodedImage> DecodeSource(VipsSource* source, std::string_view head, const std::string& name,
+                                  const DecodeOptions& options) {
+  if (!vips_foreign_find_load_source(source)) {
+    TakeVipsError();
+    std::string sniffed = SniffImageFormat(head);
+    if (!sniffed.empty()) return Status::Unsupported(name + ": " + sniffed + " data that libvips cannot load");
+    return Status::InvalidArgument(name + ": not an image (unknown format)");
+  }
+  // Lazy open: this reads the header only. `fail_on=error` makes truncated or corrupt data an error instead of a
+  // grey-filled image; access=sequential lets the loaders stream.
+  VipsImage* opened = vips_image_new_from_source(source, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                                 VIPS_FAIL_ON_ERROR, nullptr);
+  if (!opened) return VipsFailure(Status::InvalidArgument, name, "cannot read image header");
+  VipsImagePtr im(opened);
+
+  DecodedImage result;
+  result.format = FormatFromLoader(im.get());
+  result.source_width = vips_image_get_width(im.get());
+  result.source_height = vips_image_get_height(im.get());
+  const int64_t pixels = int64_t(result.source_width) * result.source_height;
+  if (pixels > options.max_pixels) {
+    return Status::ResourceExhausted(name + ": " + std::to_string(result.source_width) + "x" +
+                                     std::to_string(result.source_height) + " = " + std::to_string(pixels) +
+                                     " pixels, more than the limit of " + std::to_string(options.max_pixels));
+  }
+  int orientation = 1;
+  if (vips_image_get_typeof(im.get(), VIPS_META_ORIENTATION) != 0) {
+    vips_image_get_int(im.get(), VIPS_META_ORIENTATION, &orientation);
+  }
+
+  // Non-RGB colour spaces (Lab TIFFs, scRGB, ...) go to sRGB first; CMYK is left for the naive Pillow formula.
+  VipsInterpretation interp = vips_image_get_interpretation(im.get());
+  if (IsColourimetric(interp)) {
+    VipsImage* srgb = nullptr;
+    if (vips_colourspace(im.get(), &srgb, VIPS_INTERPRETATION_sRGB, nullptr) != 0) {
+      return VipsFailure(Status::Unsupported, name, "cannot convert colour space to sRGB");
+    }
+    im.reset(srgb);
+    interp = VIPS_INTERPRETATION_sRGB;
+  }
+  VipsBandFormat fmt = vips_image_get_format(im.get());
+  if (fmt != VIPS_FORMAT_UCHAR && fmt != VIPS_FORMAT_USHORT) {
+    // Signed, 32-bit, float: clamp to 0..255 (vips_cast clips out-of-range values).
+    VipsImage* cast = nullptr;
+    if (vips_cast(im.get(), &cast, VIPS_FORMAT_UCHAR, nullptr) != 0) {
+      return VipsFailure(Status::Unsupported, name, "cannot convert samples to 8 bits");
+    }
+    im.reset(cast);
+    fmt = VIPS_FORMAT_UCHAR;
+  }
+
+  image_internal::RawPixels raw;
+  raw.width = vips_image_get_width(im.get());
+  raw.height = vips_image_get_height(im.get());
+  raw.bands = vips_image_get_bands(im.get());
+  raw.sixteen_bit = fmt == VIPS_FORMAT_USHORT;
+  raw.cmyk = interp == VIPS_INTERPRETATION_CMYK;
+  // The actual decode happens here.
+  size_t size = 0;
+  void* mem = vips_image_write_to_memory(im.get(), &size);
+  if (!mem) return VipsFailure(Status::InvalidArgument, name, "cannot decode image (truncated or corrupt?)");
+  raw.data = mem;
+  const size_t expected = size_t(raw.width) * raw.height * raw.bands * (raw.sixteen_bit ? 2 : 1);
+  if (size != expected) {
+    g_free(mem);
+    return Status::Internal(name + ": libvips returned " + std::to_string(size) + " bytes, expected " +
+                            std::to_string(expected));
+  }
+  Result<ImageU8> rgb = image_internal::ToRgb8(raw, options.alpha);
+  g_free(mem);
+  if (!rgb.ok()) return rgb.status().WithContext(name);
+  result.rgb = std::move(rgb).value();
+
+  if (options.apply_exif_orientation && orientation >= 2 && orientation <= 8) {
+    DOPPEL_ASSIGN_OR_RETURN(result.rgb, Orient(std::move(result.rgb), orientation, name));
+  }
+  return result;
+}
+
+// Guards the libvips-facing part against exceptions (allocation failures) so none escapes.
+template <typename F>
+Result<DecodedImage> NoThrow(const std::string& name, F&& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted(name + ": out of memory while decoding");
+  } catch (const std::exception& e) {
+    return Status::Internal(name + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+Result<DecodedImage> DecodeImageFile(const std::string& path, const DecodeOptions& options) {
+  return NoThrow(path, [&]() -> Result<DecodedImage> {
+    DOPPEL_RETURN_IF_ERROR(InitImageLibrary());
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) return Status::IOError(path + ": " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) return Status::IOError(path + ": not a regular file");
+    if (st.st_size == 0) return Status::InvalidArgument(path + ": empty file");
+    if (st.st_size > options.max_file_bytes) {
+      return Status::ResourceExhausted(path + ": file of " + std::to_string(st.st_size) +
+                                       " bytes, more than the limit of " + std::to_string(options.max_file_bytes));
+    }
+    char head[32];
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
+    f.read(head, sizeof(head));
+    std::string_view head_view(head, size_t(f.gcount()));
+
+    ClearVipsError();
+    // A VipsSource, not vips_image_new_from_file: that one would parse "name.jpg[shrink=2]" as load options.
+    VipsSourcePtr source(vips_source_new_from_file(path.c_str()));
+    if (!source) return VipsFailure(Status::IOError, path, "cannot open");
+    return DecodeSource(source.get(), head_view, path, options);
+  });
+}
+
+Result<DecodedImage> DecodeImageBuffer(std::string_view bytes, const std::string& name, const DecodeOptions& options) {
+  return NoThrow(name, [&]() -> Result<DecodedImage> {
+    DOPPEL_RETURN_IF_ERROR(InitImageLibrary());
+    if (bytes.empty()) return Status::InvalidArgument(name + ": empty data");
+    if (int64_t(bytes.size()) > options.max_file_bytes) {
+      return Status::ResourceExhausted(name + ": " + std::to_string(bytes.size()) +
+                                       " bytes, more than the limit of " + std::to_string(options.max_file_bytes));
+    }
+    ClearVipsError();
+    // The source borrows `bytes`, which outlives every libvips object made here.
+    VipsSourcePtr source(vips_source_new_from_memory(bytes.data(), bytes.size()));
+    if (!source) return VipsFailure(Status::Internal, name, "cannot wrap buffer");
+    return DecodeSource(source.get(), bytes.substr(0, 32), name, options);
+  });
+}
+
+}  // namespace doppel

@@ -1,0 +1,163 @@
+// Presets and the resize/crop/normalise pipeline (shared/reference/preprocessing.md).
+#include "doppel/image/preprocess.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace doppel {
+namespace {
+
+// Python's round(d / 2.0) for an integer d: ties go to the even neighbour (117 / 2 -> 58, 119 / 2 -> 60).
+int HalfRoundEven(int d) {
+  int q = d / 2;  // toward zero
+  if (d % 2 == 0) return q;
+  // d odd: d / 2 = q + 0.5 (d > 0) or q - 0.5 (d < 0); pick the even one of the two neighbours.
+  int other = d > 0 ? q + 1 : q - 1;
+  return (q % 2 == 0) ? q : other;
+}
+
+// Python floor division.
+int FloorDiv(int a, int b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+// torchvision center_crop: pad with 0 where the image is smaller than the crop ((d // 2) before, the rest after),
+// then crop at int(round((H - h) / 2.0)).
+ImageU8 CenterCrop(const ImageU8& img, int w, int h) {
+  const int left = w > img.width ? -FloorDiv(w - img.width, 2) : HalfRoundEven(img.width - w);
+  const int top = h > img.height ? -FloorDiv(h - img.height, 2) : HalfRoundEven(img.height - h);
+  return Crop(img, left, top, w, h, 0);
+}
+
+// torchvision _compute_resized_output_size for an int size: short side -> s, long side -> int(s * long / short).
+void ShorterSideSize(int in_w, int in_h, int s, int* out_w, int* out_h) {
+  const bool w_short = in_w <= in_h;
+  const int shorter = w_short ? in_w : in_h, longer = w_short ? in_h : in_w;
+  // Python: int * int is exact, `/` is the correctly rounded double quotient, int() truncates.
+  const int new_long = int(double(int64_t(s) * longer) / double(shorter));
+  *out_w = w_short ? s : new_long;
+  *out_h = w_short ? new_long : s;
+}
+
+// Python round(): half to even (std::nearbyint in the default rounding mode).
+int RoundHalfEven(double v) { return int(std::nearbyint(v)); }
+
+// Whether multiplying by `scale` should be done as dividing by its reciprocal: the frameworks write x / 255 and
+// x / 127.5, and p * float(1/255) is not always p / 255 in float32. Returns the divisor, or 0 to multiply.
+float DivisorFor(float scale) {
+  if (!(scale > 0) || scale == 1.0f) return 0;
+  const float d = float(1.0 / double(scale));
+  const bool half_integral = std::nearbyint(double(d) * 2) == double(d) * 2;
+  return (half_integral && 1.0f / d == scale) ? d : 0;
+}
+
+}  // namespace
+
+std::vector<std::string> PresetNames() { return {"keras-caffe", "keras-tf", "torch-imagenet", "clip"}; }
+
+Result<PreprocessSpec> PresetSpec(const std::string& name) {
+  PreprocessSpec s;  // 224x224, stretch, NEAREST, RGB, identity values, composite white, EXIF applied
+  if (name == "keras-caffe") {
+    s.channel_order = ChannelOrder::kBGR;
+    s.mean = {103.939f, 116.779f, 123.68f};  // B, G, R
+  } else if (name == "keras-tf") {
+    s.scale = float(1 / 127.5);
+    s.mean = {1, 1, 1};
+  } else if (name == "torch-imagenet") {
+    s.resize = ResizeMode::kShorterCrop;
+    s.interpolation = Filter::kBilinear;
+    s.resize_shorter = 256;
+    s.scale = float(1 / 255.0);
+    s.mean = {0.485f, 0.456f, 0.406f};
+    s.std = {0.229f, 0.224f, 0.225f};
+  } else if (name == "clip") {
+    s.resize = ResizeMode::kShorterCrop;
+    s.interpolation = Filter::kBicubic;
+    s.resize_shorter = 224;
+    s.scale = float(1 / 255.0);
+    s.mean = {0.48145466f, 0.4578275f, 0.40821073f};
+    s.std = {0.26862954f, 0.26130258f, 0.27577711f};
+  } else {
+    std::string known;
+    for (const auto& n : PresetNames()) known += (known.empty() ? "" : ", ") + n;
+    return Status::InvalidArgument("unknown preprocessing preset '" + name + "' (known: " + known + ")");
+  }
+  return s;
+}
+
+ImageU8 ResizeForModel(const ImageU8& img, const PreprocessSpec& spec) {
+  switch (spec.resize) {
+    case ResizeMode::kStretch:
+      return PilResize(img, spec.width, spec.height, spec.interpolation);
+    case ResizeMode::kShorterCrop: {
+      const int s = spec.resize_shorter > 0 ? spec.resize_shorter : std::min(spec.width, spec.height);
+      int w = 0, h = 0;
+      ShorterSideSize(img.width, img.height, s, &w, &h);
+      // torchvision returns the image untouched when it already has that size; PilResize does the same.
+      return CenterCrop(PilResize(img, w, h, spec.interpolation), spec.width, spec.height);
+    }
+    case ResizeMode::kLetterbox: {
+      if (img.width <= 0 || img.height <= 0) break;
+      const double scale = std::min(double(spec.width) / img.width, double(spec.height) / img.height);
+      const int w = std::clamp(RoundHalfEven(img.width * scale), 1, std::max(spec.width, 1));
+      const int h = std::clamp(RoundHalfEven(img.height * scale), 1, std::max(spec.height, 1));
+      // Centred, the odd pixel of padding after the image (left = floor((W - w) / 2)).
+      const ImageU8 resized = PilResize(img, w, h, spec.interpolation);
+      return Crop(resized, -((spec.width - w) / 2), -((spec.height - h) / 2), spec.width, spec.height,
+                  spec.pad_value);
+    }
+  }
+  return ImageU8(0, 0, img.channels);
+}
+
+Status FillTensor(const ImageU8& img, const PreprocessSpec& spec, Layout layout, float* dst) {
+  if (img.channels != 3 || img.width != spec.width || img.height != spec.height ||
+      img.pixels.size() != size_t(img.width) * img.height * 3) {
+    return Status::InvalidArgument("FillTensor: image is " + std::to_string(img.width) + "x" +
+                                   std::to_string(img.height) + "x" + std::to_string(img.channels) + ", expected " +
+                                   std::to_string(spec.width) + "x" + std::to_string(spec.height) + "x3");
+  }
+  if (!dst) return Status::InvalidArgument("FillTensor: null destination");
+  // value(output channel c, pixel p), all in float32; a table because p has only 256 values.
+  const float divisor = DivisorFor(spec.scale);
+  float lut[3][256];
+  for (int c = 0; c < 3; ++c) {
+    for (int p = 0; p < 256; ++p) {
+      const float x = divisor != 0 ? float(p) / divisor : float(p) * spec.scale;
+      lut[c][p] = (x - spec.mean[c]) / spec.std[c];
+    }
+  }
+  const bool bgr = spec.channel_order == ChannelOrder::kBGR;
+  const size_t n = size_t(img.width) * img.height;
+  const uint8_t* px = img.pixels.data();
+  for (int c = 0; c < 3; ++c) {
+    const int src_c = bgr ? 2 - c : c;
+    const float* t = lut[c];
+    if (layout == Layout::kNCHW) {
+      float* o = dst + c * n;
+      for (size_t i = 0; i < n; ++i) o[i] = t[px[i * 3 + src_c]];
+    } else {
+      for (size_t i = 0; i < n; ++i) dst[i * 3 + c] = t[px[i * 3 + src_c]];
+    }
+  }
+  return Status::OK();
+}
+
+Status Preprocess(const ImageU8& img, const PreprocessSpec& spec, Layout layout, float* dst) {
+  if (spec.width <= 0 || spec.height <= 0) {
+    return Status::InvalidArgument("Preprocess: model size " + std::to_string(spec.width) + "x" +
+                                   std::to_string(spec.height) + " is not positive");
+  }
+  if (img.width <= 0 || img.height <= 0 || img.channels != 3) {
+    return Status::InvalidArgument("Preprocess: input image is " + std::to_string(img.width) + "x" +
+                                   std::to_string(img.height) + "x" + std::to_string(img.channels) +
+                                   ", expected a non-empty 3-channel image");
+  }
+  try {
+    return FillTensor(ResizeForModel(img, spec), spec, layout, dst);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("Preprocess: out of memory");
+  }
+}
+
+}  // namespace doppel
