@@ -45,10 +45,10 @@ int RoundHalfEven(double v) { return int(std::nearbyint(v)); }
 // Whether multiplying by `scale` should be done as dividing by its reciprocal: the frameworks write x / 255 and
 // x / 127.5, and p * float(1/255) is not always p / 255 in float32. Returns the divisor, or 0 to multiply.
 float DivisorFor(float scale) {
-  if (!(scale > 0) || scale == 1.0f) return 0;
-  const float d = float(1.0 / double(scale));
-  const bool half_integral = std::nearbyint(double(d) * 2) == double(d) * 2;
-  return (half_integral && 1.0f / d == scale) ? d : 0;
+  if (!(scale > 0) || scale == 1.0f || scale < 1e-6f) return 0;
+  // The nearest multiple of 1/2 to 1/scale, accepted when its float reciprocal is exactly `scale`.
+  const double d = std::nearbyint(2.0 / double(scale)) / 2;
+  return (d >= 1 && float(1.0 / d) == scale) ? float(d) : 0;
 }
 
 }  // namespace
