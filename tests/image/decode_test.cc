@@ -116,7 +116,7 @@ DecodedImage MustDecode(const std::string& path, const DecodeOptions& o = {}) {
 
 // ---- JPEG parity with libjpeg-turbo's defaults (what Pillow decodes) ----
 
-TEST(DecodeJpeg, EqualsDjpegOnSamplePhotos) {
+TEST(ImageDecodeJpeg, EqualsDjpegOnSamplePhotos) {
   std::vector<std::string> files = SampleJpegs();
   if (files.empty()) GTEST_SKIP() << "no sample JPEGs in " << DOPPEL_SAMPLE_DIR;
   // Every 4th file keeps the test short while covering grey, colour, and different subsamplings.
@@ -133,7 +133,7 @@ TEST(DecodeJpeg, EqualsDjpegOnSamplePhotos) {
   EXPECT_GE(checked, 5);
 }
 
-TEST(DecodeJpeg, EqualsDjpegOnGeneratedSubsamplingsAndProgressive) {
+TEST(ImageDecodeJpeg, EqualsDjpegOnGeneratedSubsamplingsAndProgressive) {
   testing::TempDir dir;
   std::vector<uint8_t> px = Pattern(333, 217, 3);
   VImg img = MakeU8(333, 217, 3, px);
@@ -158,7 +158,7 @@ TEST(DecodeJpeg, EqualsDjpegOnGeneratedSubsamplingsAndProgressive) {
 
 // ---- convert('RGB') rules ----
 
-TEST(DecodePng, GreyIsReplicated) {
+TEST(ImageDecodePng, GreyIsReplicated) {
   testing::TempDir dir;
   std::vector<uint8_t> px = {0, 17, 128, 255, 3, 99};
   VImg img = MakeU8(3, 2, 1, px, VIPS_INTERPRETATION_B_W);
@@ -173,7 +173,7 @@ TEST(DecodePng, GreyIsReplicated) {
     for (int c = 0; c < 3; ++c) EXPECT_EQ(d.rgb.pixels[i * 3 + c], px[i]);
 }
 
-TEST(DecodePng, SixteenBitGreySaturates) {
+TEST(ImageDecodePng, SixteenBitGreySaturates) {
   testing::TempDir dir;
   std::vector<uint16_t> px = {0, 100, 255, 256, 1000, 65535};
   VImg img = MakeVips(px.data(), px.size() * 2, 6, 1, 1, VIPS_FORMAT_USHORT, VIPS_INTERPRETATION_GREY16);
@@ -186,7 +186,7 @@ TEST(DecodePng, SixteenBitGreySaturates) {
     for (int c = 0; c < 3; ++c) EXPECT_EQ(d.rgb.pixels[i * 3 + c], want[i]) << i;
 }
 
-TEST(DecodePng, SixteenBitColourTakesHighByte) {
+TEST(ImageDecodePng, SixteenBitColourTakesHighByte) {
   testing::TempDir dir;
   // Pillow opens 16-bit RGB PNGs with raw mode "RGB;16B": the most significant byte of each sample.
   std::vector<uint16_t> px = {0x1234, 0xFF00, 0x00FF, 0x8080, 0x0001, 0xFFFF};
@@ -197,7 +197,7 @@ TEST(DecodePng, SixteenBitColourTakesHighByte) {
   EXPECT_EQ(d.rgb.pixels, (std::vector<uint8_t>{0x12, 0xFF, 0x00, 0x80, 0x00, 0xFF}));
 }
 
-TEST(DecodePng, AlphaCompositeOnWhiteOrDrop) {
+TEST(ImageDecodePng, AlphaCompositeOnWhiteOrDrop) {
   testing::TempDir dir;
   // 256 pixels mixing colour and alpha values, so every rounding case occurs.
   std::vector<uint8_t> px;
@@ -223,7 +223,7 @@ TEST(DecodePng, AlphaCompositeOnWhiteOrDrop) {
     for (int c = 0; c < 3; ++c) EXPECT_EQ(dropped.rgb.pixels[i * 3 + c], px[i * 4 + c]);
 }
 
-TEST(DecodePng, GreyAlpha) {
+TEST(ImageDecodePng, GreyAlpha) {
   testing::TempDir dir;
   std::vector<uint8_t> px = {10, 255, 10, 0};
   VImg img = MakeU8(2, 1, 2, px, VIPS_INTERPRETATION_B_W);
@@ -238,7 +238,7 @@ TEST(DecodePng, GreyAlpha) {
 // Pillow's CMYK rule, written as the reference's closed form.
 uint8_t CmykChannel(int c, int k) { return uint8_t(std::lround((255.0 - c) * (255.0 - k) / 255.0)); }
 
-TEST(DecodeCmyk, TiffExact) {
+TEST(ImageDecodeCmyk, TiffExact) {
   testing::TempDir dir;
   std::vector<uint8_t> px;
   for (int c : {0, 37, 128, 255})
@@ -254,7 +254,7 @@ TEST(DecodeCmyk, TiffExact) {
       EXPECT_EQ(d.rgb.pixels[i * 3 + ch], CmykChannel(px[i * 4 + ch], px[i * 4 + 3])) << i << "," << ch;
 }
 
-TEST(DecodeCmyk, JpegRoundTrip) {
+TEST(ImageDecodeCmyk, JpegRoundTrip) {
   // libvips writes CMYK JPEGs inverted with an Adobe marker (as Photoshop and Pillow do) and inverts them back on
   // load; a wrong inversion would turn C=0 into 255. Flat 16x16 blocks survive Q100 JPEG within +-2.
   testing::TempDir dir;
@@ -278,7 +278,7 @@ TEST(DecodeCmyk, JpegRoundTrip) {
 
 // ---- Other formats ----
 
-TEST(DecodeFormats, WebpLosslessAndGifFirstFrame) {
+TEST(ImageDecodeFormats, WebpLosslessAndGifFirstFrame) {
   testing::TempDir dir;
   std::vector<uint8_t> px = Pattern(8, 6, 3);
   VImg img = MakeU8(8, 6, 3, px);
@@ -310,7 +310,7 @@ TEST(DecodeFormats, WebpLosslessAndGifFirstFrame) {
 
 // ---- EXIF orientation ----
 
-TEST(DecodeExif, Orientation6RotatesOnlyWhenAsked) {
+TEST(ImageDecodeExif, Orientation6RotatesOnlyWhenAsked) {
   testing::TempDir dir;
   // 64x32: left half red, right half blue.
   std::vector<uint8_t> px(64 * 32 * 3, 0);
@@ -349,11 +349,11 @@ void ExpectError(const Result<DecodedImage>& r, Status::Code code, const std::st
   EXPECT_TRUE(Contains(r.status().message(), name)) << r.status().ToString();
 }
 
-TEST(DecodeErrors, NonexistentPath) {
+TEST(ImageDecodeErrors, NonexistentPath) {
   ExpectError(DecodeImageFile("/nonexistent/doppel/x.jpg"), Status::Code::kIOError, "/nonexistent/doppel/x.jpg");
 }
 
-TEST(DecodeErrors, EmptyFile) {
+TEST(ImageDecodeErrors, EmptyFile) {
   testing::TempDir dir;
   std::string path = dir.file("empty.jpg");
   testing::WriteFile(path, "");
@@ -361,14 +361,14 @@ TEST(DecodeErrors, EmptyFile) {
   ExpectError(DecodeImageBuffer("", "buf-empty"), Status::Code::kInvalidArgument, "buf-empty");
 }
 
-TEST(DecodeErrors, TextFileNamedJpg) {
+TEST(ImageDecodeErrors, TextFileNamedJpg) {
   testing::TempDir dir;
   std::string path = dir.file("notes.jpg");
   testing::WriteFile(path, "this is not an image\njust some text\n");
   ExpectError(DecodeImageFile(path), Status::Code::kInvalidArgument, path);
 }
 
-TEST(DecodeErrors, TruncatedJpeg) {
+TEST(ImageDecodeErrors, TruncatedJpeg) {
   std::vector<std::string> files = SampleJpegs();
   if (files.empty()) GTEST_SKIP();
   testing::TempDir dir;
@@ -400,7 +400,7 @@ std::string PngChunk(const std::string& type, const std::string& body) {
   return Be32(uint32_t(body.size())) + type + body + Be32(Crc32(type + body));
 }
 
-TEST(DecodeErrors, PixelBombRefusedFromHeader) {
+TEST(ImageDecodeErrors, PixelBombRefusedFromHeader) {
   // A valid IHDR claiming 100000 x 100000 RGB, then a tiny IDAT (an empty zlib stream) and IEND.
   std::string png = "\x89PNG\r\n\x1a\n";
   png += PngChunk("IHDR", Be32(100000) + Be32(100000) + std::string("\x08\x02\x00\x00\x00", 5));
@@ -416,7 +416,7 @@ TEST(DecodeErrors, PixelBombRefusedFromHeader) {
   EXPECT_LT(s, 1.0);
 }
 
-TEST(DecodeErrors, LimitsFromOptions) {
+TEST(ImageDecodeErrors, LimitsFromOptions) {
   testing::TempDir dir;
   VImg img = MakeU8(10, 10, 3, Pattern(10, 10, 3));
   std::string path = dir.file("small.png");
@@ -431,7 +431,7 @@ TEST(DecodeErrors, LimitsFromOptions) {
   EXPECT_TRUE(DecodeImageFile(path, o).ok());
 }
 
-TEST(DecodeErrors, FilenameWithBracketsIsNotParsedAsOptions) {
+TEST(ImageDecodeErrors, FilenameWithBracketsIsNotParsedAsOptions) {
   testing::TempDir dir;
   VImg img = MakeU8(16, 16, 3, Pattern(16, 16, 3));
   std::string path = dir.file("odd[shrink=2].jpg");
@@ -440,7 +440,7 @@ TEST(DecodeErrors, FilenameWithBracketsIsNotParsedAsOptions) {
   EXPECT_EQ(d.rgb.width, 16);
 }
 
-TEST(DecodeErrors, ConcurrentFailuresNameTheirOwnFile) {
+TEST(ImageDecodeErrors, ConcurrentFailuresNameTheirOwnFile) {
   std::vector<std::string> files = SampleJpegs();
   if (files.empty()) GTEST_SKIP();
   testing::TempDir dir;
@@ -464,7 +464,7 @@ TEST(DecodeErrors, ConcurrentFailuresNameTheirOwnFile) {
 
 // ---- Sniffing ----
 
-TEST(Sniff, MagicBytes) {
+TEST(ImageSniff, MagicBytes) {
   using namespace std::literals;
   EXPECT_EQ(SniffImageFormat("\xFF\xD8\xFF\xE0...."sv), "jpeg");
   EXPECT_EQ(SniffImageFormat("\x89PNG\r\n\x1a\n...."sv), "png");

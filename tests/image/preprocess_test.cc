@@ -34,7 +34,7 @@ PreprocessSpec Preset(const std::string& name) {
   return s.ok() ? *s : PreprocessSpec{};
 }
 
-TEST(Presets, NamesAndUnknown) {
+TEST(ImagePresets, NamesAndUnknown) {
   EXPECT_EQ(PresetNames(), (std::vector<std::string>{"keras-caffe", "keras-tf", "torch-imagenet", "clip"}));
   for (const auto& n : PresetNames()) EXPECT_TRUE(PresetSpec(n).ok()) << n;
   auto bad = PresetSpec("keras-cafe");
@@ -44,7 +44,7 @@ TEST(Presets, NamesAndUnknown) {
   EXPECT_NE(bad.status().message().find("torch-imagenet"), std::string::npos);
 }
 
-TEST(Presets, Settings) {
+TEST(ImagePresets, Settings) {
   PreprocessSpec caffe = Preset("keras-caffe");
   EXPECT_EQ(caffe.resize, ResizeMode::kStretch);
   EXPECT_EQ(caffe.interpolation, Filter::kNearest);
@@ -78,7 +78,7 @@ ImageU8 AllValues() {
   return img;
 }
 
-TEST(FillTensor, KerasCaffeIsBgrMinusMeanNhwc) {
+TEST(ImageFillTensor, KerasCaffeIsBgrMinusMeanNhwc) {
   PreprocessSpec s = Preset("keras-caffe");
   s.width = 256;
   s.height = 1;
@@ -91,7 +91,7 @@ TEST(FillTensor, KerasCaffeIsBgrMinusMeanNhwc) {
     for (int c = 0; c < 3; ++c) ASSERT_EQ(t[p * 3 + c], float(img.at(p, 0, 2 - c)) - mean[c]) << p << "," << c;
 }
 
-TEST(FillTensor, KerasTfDividesBy127_5) {
+TEST(ImageFillTensor, KerasTfDividesBy127_5) {
   PreprocessSpec s = Preset("keras-tf");
   s.width = 256;
   s.height = 1;
@@ -107,7 +107,7 @@ TEST(FillTensor, KerasTfDividesBy127_5) {
     }
 }
 
-TEST(FillTensor, TorchAndClipAreToTensorThenNormalizeNchw) {
+TEST(ImageFillTensor, TorchAndClipAreToTensorThenNormalizeNchw) {
   for (const char* name : {"torch-imagenet", "clip"}) {
     PreprocessSpec s = Preset(name);
     s.width = 256;
@@ -128,7 +128,7 @@ TEST(FillTensor, TorchAndClipAreToTensorThenNormalizeNchw) {
   }
 }
 
-TEST(FillTensor, GenericScaleMultiplies) {
+TEST(ImageFillTensor, GenericScaleMultiplies) {
   PreprocessSpec s;
   s.width = 256;
   s.height = 1;
@@ -142,7 +142,7 @@ TEST(FillTensor, GenericScaleMultiplies) {
     for (int c = 0; c < 3; ++c) ASSERT_EQ(t[p * 3 + c], (float(img.at(p, 0, c)) * s.scale - s.mean[c]) / s.std[c]);
 }
 
-TEST(FillTensor, RejectsWrongShape) {
+TEST(ImageFillTensor, RejectsWrongShape) {
   PreprocessSpec s = Preset("clip");
   std::vector<float> t(224 * 224 * 3);
   EXPECT_EQ(FillTensor(ImageU8(223, 224, 3), s, Layout::kNCHW, t.data()).code(), Status::Code::kInvalidArgument);
@@ -152,7 +152,7 @@ TEST(FillTensor, RejectsWrongShape) {
 
 // ---- Geometry ----
 
-TEST(ResizeForModel, CenterCropRoundsHalfToEven) {
+TEST(ImageResizeForModel, CenterCropRoundsHalfToEven) {
   PreprocessSpec s = Preset("torch-imagenet");
   // Already 256 on the short side: no resize, only the crop. (341 - 224) / 2 = 58.5 -> 58; (256 - 224) / 2 = 16.
   ImageU8 out = ResizeForModel(Coords(341, 256), s);
@@ -170,7 +170,7 @@ TEST(ResizeForModel, CenterCropRoundsHalfToEven) {
   EXPECT_EQ(out.at(5, 7, 1), 65);
 }
 
-TEST(ResizeForModel, CenterCropPadsSmallImagesLikeTorchvision) {
+TEST(ImageResizeForModel, CenterCropPadsSmallImagesLikeTorchvision) {
   PreprocessSpec s = Preset("torch-imagenet");
   s.resize_shorter = 100;  // 200x100 stays as is; the 224x224 crop pads 12 left/12 right, 62 top/62 bottom
   ImageU8 out = ResizeForModel(Coords(200, 100), s);
@@ -189,7 +189,7 @@ TEST(ResizeForModel, CenterCropPadsSmallImagesLikeTorchvision) {
   EXPECT_EQ(out.at(12, 62, 0), 1);      // source (1, 0)
 }
 
-TEST(ResizeForModel, ShorterSideSizeTruncates) {
+TEST(ImageResizeForModel, ShorterSideSizeTruncates) {
   // 640x480 -> 256: long side int(256 * 640 / 480) = int(341.33) = 341, then crop (58, 16).
   ImageU8 img = Noise(640, 480, 1);
   PreprocessSpec torch = Preset("torch-imagenet");
@@ -205,12 +205,12 @@ TEST(ResizeForModel, ShorterSideSizeTruncates) {
   EXPECT_EQ(ResizeForModel(sq, clip).pixels, PilResize(sq, 224, 224, Filter::kBicubic).pixels);
 }
 
-TEST(ResizeForModel, StretchIsNearestToTarget) {
+TEST(ImageResizeForModel, StretchIsNearestToTarget) {
   ImageU8 img = Noise(640, 480, 4);
   EXPECT_EQ(ResizeForModel(img, Preset("keras-caffe")).pixels, PilResize(img, 224, 224, Filter::kNearest).pixels);
 }
 
-TEST(ResizeForModel, LetterboxCentresAndPads) {
+TEST(ImageResizeForModel, LetterboxCentresAndPads) {
   PreprocessSpec s;
   s.resize = ResizeMode::kLetterbox;
   s.interpolation = Filter::kBilinear;
@@ -227,7 +227,7 @@ TEST(ResizeForModel, LetterboxCentresAndPads) {
     for (int x = 0; x < 224; ++x) ASSERT_EQ(out.at(x, y + 56, 1), inner.at(x, y, 1));
 }
 
-TEST(Preprocess, EndToEndEqualsParts) {
+TEST(ImagePreprocess, EndToEndEqualsParts) {
   ImageU8 img = Noise(500, 375, 6);
   for (const auto& name : PresetNames()) {
     PreprocessSpec s = Preset(name);
@@ -243,7 +243,7 @@ TEST(Preprocess, EndToEndEqualsParts) {
   EXPECT_FALSE(Preprocess(ImageU8(10, 10, 1), Preset("clip"), Layout::kNCHW, t.data()).ok());
 }
 
-TEST(Preprocess, NchwAndNhwcHoldTheSameValues) {
+TEST(ImagePreprocess, NchwAndNhwcHoldTheSameValues) {
   ImageU8 img = Noise(300, 200, 7);
   PreprocessSpec s = Preset("keras-caffe");
   std::vector<float> nchw(224 * 224 * 3), nhwc(224 * 224 * 3);

@@ -127,14 +127,14 @@ ImageU8 ModelResize(const ImageU8& src, int w, int h, Filter f, ResizeBox box = 
 
 // ---- Hand-computed cases. ----
 
-TEST(PilResizeNearest, RunningSumTableW2To7) {
+TEST(ImagePilResizeNearest, RunningSumTableW2To7) {
   // The reference's example: pos for i = 3 is 0.99999..., so column 0, not floor(3.5 * 2 / 7) = 1.
   ImageU8 src = FromBytes(2, 1, 1, {10, 20});
   ImageU8 out = PilResize(src, 7, 1, Filter::kNearest);
   EXPECT_EQ(out.pixels, (std::vector<uint8_t>{10, 10, 10, 10, 20, 20, 20}));
 }
 
-TEST(PilResizeNearest, DiffersFromClosedFormOn20Of224Columns) {
+TEST(ImagePilResizeNearest, DiffersFromClosedFormOn20Of224Columns) {
   // Reference section 1: for 640 -> 224, 20 of the 224 columns differ from floor((i + 0.5) * W / w).
   ImageU8 src(640, 1, 1);
   for (int x = 0; x < 640; ++x) src.at(x, 0, 0) = uint8_t(x % 256);
@@ -152,7 +152,7 @@ TEST(PilResizeNearest, DiffersFromClosedFormOn20Of224Columns) {
   EXPECT_EQ(differ, 20);
 }
 
-TEST(PilResizeNearest, RgbKeepsChannelsTogetherAndBoxShifts) {
+TEST(ImagePilResizeNearest, RgbKeepsChannelsTogetherAndBoxShifts) {
   ImageU8 src = FromBytes(4, 1, 3, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
   EXPECT_EQ(PilResize(src, 2, 1, Filter::kNearest).pixels, (std::vector<uint8_t>{4, 5, 6, 10, 11, 12}));
   // box (2, 0, 4, 1) -> 2 wide: positions 2.5, 3.5.
@@ -162,19 +162,19 @@ TEST(PilResizeNearest, RgbKeepsChannelsTogetherAndBoxShifts) {
   EXPECT_EQ(PilResize(src, 1, 1, Filter::kNearest, {-1, 0, 0, 1}).pixels, (std::vector<uint8_t>{0, 0, 0}));
 }
 
-TEST(PilResizeConv, BilinearUpscaleByHand) {
+TEST(ImagePilResizeConv, BilinearUpscaleByHand) {
   // 2 -> 4: weights worked out on paper: [1], [.75 .25], [.25 .75], [1] -> 0, 63.75, 191.25, 255.
   ImageU8 src = FromBytes(2, 1, 1, {0, 255});
   EXPECT_EQ(PilResize(src, 4, 1, Filter::kBilinear).pixels, (std::vector<uint8_t>{0, 64, 191, 255}));
 }
 
-TEST(PilResizeConv, BoxHalvingRoundsHalfUp) {
+TEST(ImagePilResizeConv, BoxHalvingRoundsHalfUp) {
   // (10 + 21) / 2 = 15.5 -> 16 (the accumulator starts at 2^21); (30 + 40) / 2 = 35.
   ImageU8 src = FromBytes(4, 1, 1, {10, 21, 30, 40});
   EXPECT_EQ(PilResize(src, 2, 1, Filter::kBox).pixels, (std::vector<uint8_t>{16, 35}));
 }
 
-TEST(PilResizeConv, IntegralBoxOfOutputSizeIsACrop) {
+TEST(ImagePilResizeConv, IntegralBoxOfOutputSizeIsACrop) {
   ImageU8 src = Noise(9, 7, 3, 1);
   for (Filter f : {Filter::kBox, Filter::kBilinear, Filter::kHamming, Filter::kBicubic, Filter::kLanczos}) {
     ImageU8 out = PilResize(src, 4, 3, f, {2, 1, 6, 4});
@@ -186,7 +186,7 @@ TEST(PilResizeConv, IntegralBoxOfOutputSizeIsACrop) {
   }
 }
 
-TEST(PilResizeConv, SameSizeIsACopy) {
+TEST(ImagePilResizeConv, SameSizeIsACopy) {
   ImageU8 src = Noise(5, 4, 3, 2);
   EXPECT_EQ(PilResize(src, 5, 4, Filter::kLanczos).pixels, src.pixels);
 }
@@ -197,7 +197,7 @@ struct SizePair {
   int w_in, h_in, w_out, h_out;
 };
 
-TEST(PilResizeConv, MatchesModelOnManySizes) {
+TEST(ImagePilResizeConv, MatchesModelOnManySizes) {
   const std::vector<SizePair> sizes = {
       {3, 5, 7, 2},  {7, 2, 3, 5},  {1, 1, 5, 3},     {5, 3, 1, 1},   {2, 2, 3, 3},    {64, 48, 22, 22},
       {64, 48, 29, 22}, {100, 67, 29, 29}, {22, 17, 45, 34}, {10, 7, 64, 48}, {48, 48, 24, 24}, {25, 26, 26, 25},
@@ -222,7 +222,7 @@ TEST(PilResizeConv, MatchesModelOnManySizes) {
   }
 }
 
-TEST(PilResizeConv, MatchesModelWithFractionalBoxes) {
+TEST(ImagePilResizeConv, MatchesModelWithFractionalBoxes) {
   const std::vector<ResizeBox> boxes = {{0.5, 0.25, 30.5, 20.75}, {3, 2, 17, 19}, {-2, -1.5, 33, 25}, {10.1, 0, 10.9, 24}};
   const Filter filters[] = {Filter::kBox, Filter::kBilinear, Filter::kHamming, Filter::kBicubic, Filter::kLanczos};
   ImageU8 src = Noise(32, 24, 3, 99);
@@ -234,7 +234,7 @@ TEST(PilResizeConv, MatchesModelWithFractionalBoxes) {
       }
 }
 
-TEST(PilResizeConv, OnePassOnlyWhenOneSideChanges) {
+TEST(ImagePilResizeConv, OnePassOnlyWhenOneSideChanges) {
   ImageU8 src = Noise(37, 29, 3, 5);
   for (Filter f : {Filter::kBilinear, Filter::kBicubic}) {
     EXPECT_EQ(PilResize(src, 37, 11, f).pixels, ModelResize(src, 37, 11, f).pixels);
@@ -242,13 +242,13 @@ TEST(PilResizeConv, OnePassOnlyWhenOneSideChanges) {
   }
 }
 
-TEST(PilResizeConv, BadSizesGiveEmptyImage) {
+TEST(ImagePilResizeConv, BadSizesGiveEmptyImage) {
   ImageU8 src = Noise(4, 4, 3, 6);
   EXPECT_EQ(PilResize(src, 0, 4, Filter::kBilinear).pixels.size(), 0u);
   EXPECT_EQ(PilResize(ImageU8(0, 0, 3), 4, 4, Filter::kBilinear).pixels.size(), 0u);
 }
 
-TEST(PilResizeConv, Speed640x480To224Bilinear) {
+TEST(ImagePilResizeConv, Speed640x480To224Bilinear) {
   ImageU8 src = Noise(640, 480, 3, 7);
   ImageU8 out = PilResize(src, 224, 224, Filter::kBilinear);  // warm-up
   const int n = 50;
@@ -262,7 +262,7 @@ TEST(PilResizeConv, Speed640x480To224Bilinear) {
 
 // ---- Crop. ----
 
-TEST(Crop, InsideAndPadded) {
+TEST(ImageCrop, InsideAndPadded) {
   ImageU8 src = FromBytes(3, 2, 1, {1, 2, 3, 4, 5, 6});
   EXPECT_EQ(Crop(src, 1, 0, 2, 2).pixels, (std::vector<uint8_t>{2, 3, 5, 6}));
   EXPECT_EQ(Crop(src, -1, -1, 3, 2, 9).pixels, (std::vector<uint8_t>{9, 9, 9, 9, 1, 2}));
