@@ -1,0 +1,74 @@
+// Shared by the benchmark programs: the machine's description and the replacement of one program's section in
+// BENCHMARKS.md (between "<!-- bench:NAME -->" and "<!-- /bench:NAME -->"), so each program owns its section.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace doppel::bench {
+
+inline std::string MachineDescription() {
+  std::ifstream cpu("/proc/cpuinfo");
+  std::string line, model = "unknown CPU";
+  while (std::getline(cpu, line))
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  std::ifstream mem("/proc/meminfo");
+  std::string memline;
+  std::getline(mem, memline);
+  long kb = 0;
+  std::sscanf(memline.c_str(), "MemTotal: %ld kB", &kb);
+  std::ostringstream os;
+  os << model << ", " << std::thread::hardware_concurrency() << " cores, " << (kb / 1024 / 1024 + 1) << " GiB";
+  return os.str();
+}
+
+inline std::string Today() {
+  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", std::gmtime(&t));
+  return buf;
+}
+
+// Replaces (or appends) the section of `name` in `path` with `body`.
+inline bool UpdateSection(const std::string& path, const std::string& name, const std::string& body) {
+  std::string text;
+  {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    text = ss.str();
+  }
+  if (text.empty()) text = "# Benchmarks\n\nEach section is written by the program it names; rerun it to refresh.\n";
+  const std::string open = "<!-- bench:" + name + " -->", close = "<!-- /bench:" + name + " -->";
+  std::string section = open + "\n" + body + (body.empty() || body.back() == '\n' ? "" : "\n") + close;
+  auto a = text.find(open), b = text.find(close);
+  if (a != std::string::npos && b != std::string::npos && b > a) {
+    text.replace(a, b + close.size() - a, section);
+  } else {
+    if (!text.empty() && text.back() != '\n') text += "\n";
+    text += "\n" + section + "\n";
+  }
+  std::ofstream out(path);
+  out << text;
+  return bool(out);
+}
+
+class Stopwatch {
+ public:
+  Stopwatch() : start_(std::chrono::steady_clock::now()) {}
+  double Seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace doppel::bench
