@@ -42,10 +42,10 @@ std::string DocString(const ModelGenOptions& o) {
   return s.str();
 }
 
-// Builds the whole model. May throw (std::bad_alloc); the caller catches.
-Result<std::string> Build(const ModelGenOptions& o) {
+// Builds the whole model into `model_out`. May throw (std::bad_alloc); the caller catches.
+Status Build(const ModelGenOptions& o, onnx::ModelProto* model_out) {
   const ModelGenTensorNames names = TensorNames(o);
-  onnx::ModelProto model;
+  onnx::ModelProto& model = *model_out;
   model.set_ir_version(kIrVersion);
   model.set_producer_name("doppel-modelgen");
   model.set_producer_version("1");
@@ -97,9 +97,19 @@ Result<std::string> Build(const ModelGenOptions& o) {
     return Status::ResourceExhausted("model of " + std::to_string(size) +
                                      " bytes exceeds protobuf's 2 GiB limit; lower width_multiplier or input_size");
   }
-  std::string bytes;
-  if (!model.SerializeToString(&bytes)) return Status::Internal("protobuf could not serialize the ModelProto");
-  return bytes;
+  return Status::OK();
+}
+
+// Validates `o` and builds the model, turning exceptions into a Status.
+Status SafeBuild(const ModelGenOptions& o, onnx::ModelProto* model) {
+  DOPPEL_RETURN_IF_ERROR(ValidateOptions(o));
+  try {
+    return Build(o, model);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("out of memory generating " + DefaultFileName(o));
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("generating ") + DefaultFileName(o) + ": " + e.what());
+  }
 }
 
 }  // namespace
@@ -129,21 +139,28 @@ Status ValidateOptions(const ModelGenOptions& o) {
 }
 
 Result<std::string> GenerateModel(const ModelGenOptions& options) {
-  DOPPEL_RETURN_IF_ERROR(ValidateOptions(options));
+  onnx::ModelProto model;
+  DOPPEL_RETURN_IF_ERROR(SafeBuild(options, &model));
   try {
-    return Build(options);
+    std::string bytes;
+    if (!model.SerializeToString(&bytes)) return Status::Internal("protobuf could not serialize the ModelProto");
+    return bytes;
   } catch (const std::bad_alloc&) {
-    return Status::ResourceExhausted("out of memory generating " + DefaultFileName(options));
-  } catch (const std::exception& e) {
-    return Status::Internal(std::string("generating ") + DefaultFileName(options) + ": " + e.what());
+    return Status::ResourceExhausted("out of memory serializing " + DefaultFileName(options));
   }
 }
 
+// Serializes straight into the file, so the largest model (VGG16 zoo-nchw, 553 MB) is never held twice in memory.
 Status WriteModel(const ModelGenOptions& options, const std::string& path) {
-  DOPPEL_ASSIGN_OR_RETURN(std::string bytes, GenerateModel(options));
+  onnx::ModelProto model;
+  DOPPEL_RETURN_IF_ERROR(SafeBuild(options, &model));
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   if (!f) return Status::IOError(path + ": cannot open for writing");
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  try {
+    if (!model.SerializeToOstream(&f)) return Status::IOError(path + ": write failed");
+  } catch (const std::exception& e) {
+    return Status::IOError(path + ": write failed: " + e.what());
+  }
   f.close();
   if (!f) return Status::IOError(path + ": write failed");
   return Status::OK();

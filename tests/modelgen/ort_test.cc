@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ostream>
 
 #define ONNX_ML 1
@@ -256,6 +257,37 @@ TEST(modelgenOrt, ActivationsStayInRangeThroughDepth) {
       EXPECT_LT(rms, stem * 30) << taps[i];
     }
     std::printf("\n");
+  }
+}
+
+}  // namespace
+}  // namespace doppel::modelgen
+
+namespace doppel::modelgen {
+namespace {
+
+// All four full-size models (VGG16 zoo-nchw is 553 MB): generate, load, run one image. Slow and memory-hungry,
+// so only when DOPPEL_MODELGEN_FULL=1.
+TEST(modelgenOrt, FullSizeAllFormsLoadAndRun) {
+  const char* env = std::getenv("DOPPEL_MODELGEN_FULL");
+  if (!env || std::string(env) != "1") GTEST_SKIP() << "set DOPPEL_MODELGEN_FULL=1 to run";
+  for (Arch arch : {Arch::kResNet50, Arch::kVGG16}) {
+    for (Form form : {Form::kKerasNhwc, Form::kZooNchw}) {
+      ModelGenOptions o{arch, form, 1, 1.0, 224, false};
+      const auto t0 = std::chrono::steady_clock::now();
+      std::string bytes = Generate(o);
+      const auto t1 = std::chrono::steady_clock::now();
+      OrtRunner r(bytes);
+      const size_t size = bytes.size();
+      bytes = std::string();
+      const auto t2 = std::chrono::steady_clock::now();
+      FloatTensor y = r.Run(TensorNames(o).input, Input(o, 1, 1), {TensorNames(o).output})[0];
+      const auto t3 = std::chrono::steady_clock::now();
+      ExpectFiniteAndNonDegenerate(y);
+      auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+      std::printf("full %s %s: %zu bytes, generate %.0f ms, load %.0f ms, run (batch 1) %.0f ms\n", ArchName(arch),
+                  FormName(form), size, ms(t0, t1), ms(t1, t2), ms(t2, t3));
+    }
   }
 }
 
