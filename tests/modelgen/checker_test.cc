@@ -24,5 +24,15 @@ TEST(modelgenChecker, AllArchsAndFormsPass) {
   }
 }
 
+// The checker is really checking: a node with an unknown operator fails it.
+TEST(modelgenChecker, RejectsABrokenModel) {
+  auto bytes = GenerateModel(ModelGenOptions{Arch::kVGG16, Form::kKerasNhwc, 9, 0.125, 64, false});
+  ASSERT_TRUE(bytes.ok());
+  onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromString(*bytes));
+  m.mutable_graph()->mutable_node(3)->set_op_type("NoSuchOp");
+  EXPECT_ANY_THROW(onnx::checker::check_model(m));
+}
+
 }  // namespace
 }  // namespace doppel::modelgen

@@ -4,6 +4,10 @@
 // benchmarks use these. They are for tests and speed measurement ONLY: every ModelProto says so in its doc_string
 // and in metadata_props["doppel.weights"]; their features mean nothing.
 //
+// Full-size (width 1, 224) models, measured: ResNet50 keras-nhwc 23,587,712 parameters (94 MB), zoo-nchw 25,636,712
+// (103 MB), VGG16 keras-nhwc 14,714,688 (59 MB), zoo-nchw 138,357,544 (553 MB; about 2 s to write) -- the
+// keras.applications counts. Tests should use width_multiplier 1/8 and a small input_size.
+//
 // Invariant: for the same (arch, seed, width_multiplier, input_size) both forms hold bit-identical trunk weights, so
 // the kKerasNhwc output equals GlobalMaxPool over the kZooNchw last feature map for the same image (NHWC vs NCHW).
 #pragma once
