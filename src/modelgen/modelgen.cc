@@ -5,6 +5,8 @@
 #include <exception>
 #include <fstream>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "graph_builder.h"
 #include "trunks.h"
