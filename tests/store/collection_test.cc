@@ -16,7 +16,7 @@ using testing::RandomVectors;
 
 constexpr int kDim = 16;
 
-struct Fixture : ::testing::Test {
+struct store_collection : ::testing::Test {
   testing::TempDir dir;
   std::unique_ptr<VectorStore> store;
   std::shared_ptr<Collection> coll;
@@ -47,7 +47,7 @@ struct Fixture : ::testing::Test {
   }
 };
 
-TEST_F(Fixture, CreateListDescribeDrop) {
+TEST_F(store_collection, CreateListDescribeDrop) {
   auto names = store->ListCollections();
   ASSERT_TRUE(names.ok());
   EXPECT_EQ(*names, std::vector<std::string>{"images"});
@@ -65,7 +65,7 @@ TEST_F(Fixture, CreateListDescribeDrop) {
   EXPECT_NE(missing.status().message().find("'nope'"), std::string::npos);
 }
 
-TEST_F(Fixture, DroppedHandleFails) {
+TEST_F(store_collection, DroppedHandleFails) {
   ASSERT_TRUE(coll->Insert(Batch(1, 3)).ok());
   ASSERT_TRUE(store->DropCollection("images").ok());
   auto c = coll->Count();
@@ -73,7 +73,7 @@ TEST_F(Fixture, DroppedHandleFails) {
   EXPECT_EQ(c.status().code(), Status::Code::kNotFound);
 }
 
-TEST_F(Fixture, InsertGetQueryCountDelete) {
+TEST_F(store_collection, InsertGetQueryCountDelete) {
   auto ids = coll->Insert(Batch(1, 10));
   ASSERT_TRUE(ids.ok()) << ids.status().ToString();
   EXPECT_EQ(ids->size(), 10u);
@@ -114,7 +114,7 @@ TEST_F(Fixture, InsertGetQueryCountDelete) {
   EXPECT_EQ(*coll->Count(), 6);
 }
 
-TEST_F(Fixture, UpsertReplaces) {
+TEST_F(store_collection, UpsertReplaces) {
   ASSERT_TRUE(coll->Insert(Batch(1, 5)).ok());
   auto b = Batch(4, 3);  // 4, 5 exist; 6 is new
   b[0].fields["path"] = std::string("/new/4.jpg");
@@ -136,7 +136,7 @@ TEST_F(Fixture, UpsertReplaces) {
   EXPECT_EQ(*coll->Count(), 6);
 }
 
-TEST_F(Fixture, SearchSeesInsertImmediatelyAndFindsItself) {
+TEST_F(store_collection, SearchSeesInsertImmediatelyAndFindsItself) {
   ASSERT_TRUE(coll->Insert(Batch(1, 150)).ok());
   for (int64_t id : {1, 50, 150}) {
     SearchRequest r;
@@ -151,7 +151,7 @@ TEST_F(Fixture, SearchSeesInsertImmediatelyAndFindsItself) {
   }
 }
 
-TEST_F(Fixture, DurableAcrossReopen) {
+TEST_F(store_collection, DurableAcrossReopen) {
   ASSERT_TRUE(coll->Insert(Batch(1, 100)).ok());
   ASSERT_TRUE(coll->Delete({7}).ok());
   ASSERT_TRUE(coll->SetMetadata("model", "sha256:abc").ok());
@@ -169,13 +169,13 @@ TEST_F(Fixture, DurableAcrossReopen) {
   EXPECT_EQ((*coll->Search(r))[0][0].id, 105);
 }
 
-TEST_F(Fixture, SecondOpenOfSameDirectoryFails) {
+TEST_F(store_collection, SecondOpenOfSameDirectoryFails) {
   auto s = OpenLocalStore(dir.path().string());
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), Status::Code::kFailedPrecondition);
 }
 
-TEST_F(Fixture, AutoId) {
+TEST_F(store_collection, AutoId) {
   auto schema = ImageSchema("auto", kDim);
   schema.auto_id = true;
   ASSERT_TRUE(store->CreateCollection(schema).ok());
@@ -194,7 +194,7 @@ TEST_F(Fixture, AutoId) {
   EXPECT_EQ(*c->Insert(b), (std::vector<int64_t>{4, 5, 6}));
 }
 
-TEST_F(Fixture, MetricsIpAndCosine) {
+TEST_F(store_collection, MetricsIpAndCosine) {
   ASSERT_TRUE(store->CreateCollection(ImageSchema("ip", 3, Metric::kIP)).ok());
   ASSERT_TRUE(store->CreateCollection(ImageSchema("cos", 3, Metric::kCosine)).ok());
   std::vector<float> a = {1, 0, 0}, b = {10, 10, 0}, c = {0, 0, 2};
@@ -220,7 +220,7 @@ TEST_F(Fixture, MetricsIpAndCosine) {
   }
 }
 
-TEST_F(Fixture, BatchSearchMatchesSingle) {
+TEST_F(store_collection, BatchSearchMatchesSingle) {
   ASSERT_TRUE(coll->Insert(Batch(0, 200)).ok());
   SearchRequest r;
   r.queries = RandomVectors(40, kDim, 9);  // >= 16 queries: the BLAS path
@@ -240,7 +240,7 @@ TEST_F(Fixture, BatchSearchMatchesSingle) {
   }
 }
 
-TEST_F(Fixture, BadInputErrors) {
+TEST_F(store_collection, BadInputErrors) {
   ASSERT_TRUE(coll->Insert(Batch(1, 2)).ok());
   auto expect_error = [](const Status& s, Status::Code code, const std::string& needle) {
     EXPECT_EQ(s.code(), code) << s.ToString();
@@ -291,7 +291,7 @@ TEST_F(Fixture, BadInputErrors) {
   expect_error(store->CreateCollection(schema), Status::Code::kInvalidArgument, "HAMMING needs binary");
 }
 
-TEST_F(Fixture, DamagedSnapshotIsRebuiltWithWarning) {
+TEST_F(store_collection, DamagedSnapshotIsRebuiltWithWarning) {
   ASSERT_TRUE(coll->Insert(Batch(1, 50)).ok());
   ASSERT_TRUE(coll->Flush().ok());
   coll.reset();
@@ -315,7 +315,7 @@ TEST_F(Fixture, DamagedSnapshotIsRebuiltWithWarning) {
   EXPECT_EQ((*(*c)->Search(r))[0][0].id, 7);
 }
 
-TEST_F(Fixture, DamagedDataNamesTheFile) {
+TEST_F(store_collection, DamagedDataNamesTheFile) {
   ASSERT_TRUE(coll->Insert(Batch(1, 100)).ok());
   coll.reset();
   store.reset();
