@@ -1,6 +1,7 @@
 #include "to_rgb.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 namespace doppel::image_internal {
@@ -36,6 +37,10 @@ Result<ImageU8> ToRgb8(const RawPixels& raw, AlphaMode alpha) {
                   nb == 1 && !raw.cmyk};
   ImageU8 out(raw.width, raw.height, 3);
   const size_t n = size_t(raw.width) * raw.height;
+  if (!raw.sixteen_bit && !raw.cmyk && nb == 3) {  // the common case: already 8-bit RGB
+    std::memcpy(out.pixels.data(), raw.data, n * 3);
+    return out;
+  }
   const bool has_alpha = raw.cmyk ? nb == 5 : (nb == 2 || nb == 4);
   const bool composite = has_alpha && alpha == AlphaMode::kCompositeWhite;
   uint8_t* dst = out.pixels.data();

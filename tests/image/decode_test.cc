@@ -341,6 +341,44 @@ TEST(ImageDecodeExif, Orientation6RotatesOnlyWhenAsked) {
   EXPECT_TRUE(stored.rgb.pixels == Djpeg(path).pixels);
 }
 
+TEST(ImageDecodeExif, AllEightOrientations) {
+  // 64x32 stored as four flat quadrants; each display pixel must come from the stored pixel the EXIF definition
+  // names (orientation 5 = transpose, 7 = transverse, 2/4 = mirrors).
+  testing::TempDir dir;
+  const int W = 64, H = 32;
+  const uint8_t colours[4][3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {255, 255, 255}};
+  auto quadrant = [&](int sx, int sy) { return (sy >= H / 2) * 2 + (sx >= W / 2); };
+  std::vector<uint8_t> px(size_t(W) * H * 3);
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x)
+      for (int c = 0; c < 3; ++c) px[(size_t(y) * W + x) * 3 + c] = colours[quadrant(x, y)][c];
+  for (int o = 1; o <= 8; ++o) {
+    VImg img = MakeU8(W, H, 3, px);
+    vips_image_set_int(img.get(), VIPS_META_ORIENTATION, o);
+    std::string path = dir.file("orientation" + std::to_string(o) + ".jpg");
+    ASSERT_EQ(vips_jpegsave(img.get(), path.c_str(), "Q", 95, nullptr), 0) << vips_error_buffer();
+    DecodedImage d = MustDecode(path);
+    const bool swap = o >= 5;
+    ASSERT_EQ(d.rgb.width, swap ? H : W) << o;
+    ASSERT_EQ(d.rgb.height, swap ? W : H) << o;
+    for (int y = 4; y < d.rgb.height; y += 8)
+      for (int x = 4; x < d.rgb.width; x += 8) {
+        int sx = x, sy = y;
+        switch (o) {
+          case 2: sx = W - 1 - x; break;
+          case 3: sx = W - 1 - x; sy = H - 1 - y; break;
+          case 4: sy = H - 1 - y; break;
+          case 5: sx = y; sy = x; break;
+          case 6: sx = y; sy = H - 1 - x; break;
+          case 7: sx = W - 1 - y; sy = H - 1 - x; break;
+          case 8: sx = W - 1 - y; sy = x; break;
+        }
+        for (int c = 0; c < 3; ++c)
+          ASSERT_NEAR(d.rgb.at(x, y, c), colours[quadrant(sx, sy)][c], 40) << "orientation " << o << " at " << x << "," << y;
+      }
+  }
+}
+
 // ---- Bad input: every error names the file ----
 
 void ExpectError(const Result<DecodedImage>& r, Status::Code code, const std::string& name) {

@@ -3,8 +3,9 @@
 // pixel is decoded (a decompression bomb costs nothing).
 //
 // Colour conversion follows Pillow's convert('RGB') (shared/reference/pil-resize.md section 4) so that vectors match
-// Python pipelines: grey -> (L, L, L); CMYK -> naive (255-C)(255-K)/255 without ICC; 16-bit -> saturating min(v, 255)
-// like Pillow (not v >> 8); JPEG pixels are libjpeg-turbo's defaults (ISLOW DCT, fancy upsampling), as Pillow's.
+// Python pipelines: grey -> (L, L, L); CMYK -> naive (255-C)(255-K)/255 without ICC; 16-bit grey -> saturating
+// min(v, 255) like Pillow (not v >> 8); other 16-bit layouts (RGB, RGBA, LA) -> the high byte, as Pillow's "RGB;16B"
+// raw modes do; JPEG pixels are libjpeg-turbo's defaults (ISLOW DCT, fancy upsampling), as Pillow's.
 #pragma once
 
 #include <cstdint>
