@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <new>
 #include <string>
 
@@ -20,6 +21,11 @@ using image_internal::ClearVipsError;
 using image_internal::TakeVipsError;
 using image_internal::VipsImagePtr;
 using image_internal::VipsSourcePtr;
+
+struct GFree {
+  void operator()(void* p) const { g_free(p); }
+};
+using GMemory = std::unique_ptr<void, GFree>;  // memory libvips allocated with g_malloc
 
 Status VipsFailure(Status (*make)(std::string), const std::string& name, const std::string& what) {
   std::string detail = TakeVipsError();
@@ -71,15 +77,11 @@ Result<ImageU8> Orient(ImageU8 img, int orientation, const std::string& name) {
   }
   VipsImagePtr out(rotated);
   size_t size = 0;
-  void* mem = vips_image_write_to_memory(out.get(), &size);
+  GMemory mem(vips_image_write_to_memory(out.get(), &size));
   if (!mem) return VipsFailure(Status::Internal, name, "cannot apply EXIF orientation");
   ImageU8 result(vips_image_get_width(out.get()), vips_image_get_height(out.get()), 3);
-  if (size != result.pixels.size()) {
-    g_free(mem);
-    return Status::Internal(name + ": unexpected size after EXIF orientation");
-  }
-  std::memcpy(result.pixels.data(), mem, size);
-  g_free(mem);
+  if (size != result.pixels.size()) return Status::Internal(name + ": unexpected size after EXIF orientation");
+  std::memcpy(result.pixels.data(), mem.get(), size);
   return result;
 }
 
@@ -143,17 +145,16 @@ Result<DecodedImage> DecodeSource(VipsSource* source, std::string_view head, con
   raw.cmyk = interp == VIPS_INTERPRETATION_CMYK;
   // The actual decode happens here.
   size_t size = 0;
-  void* mem = vips_image_write_to_memory(im.get(), &size);
+  GMemory mem(vips_image_write_to_memory(im.get(), &size));
   if (!mem) return VipsFailure(Status::InvalidArgument, name, "cannot decode image (truncated or corrupt?)");
-  raw.data = mem;
+  raw.data = mem.get();
   const size_t expected = size_t(raw.width) * raw.height * raw.bands * (raw.sixteen_bit ? 2 : 1);
   if (size != expected) {
-    g_free(mem);
     return Status::Internal(name + ": libvips returned " + std::to_string(size) + " bytes, expected " +
                             std::to_string(expected));
   }
   Result<ImageU8> rgb = image_internal::ToRgb8(raw, options.alpha);
-  g_free(mem);
+  mem.reset();
   if (!rgb.ok()) return rgb.status().WithContext(name);
   result.rgb = std::move(rgb).value();
 

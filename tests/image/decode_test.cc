@@ -6,6 +6,7 @@
 #include <vips/vips.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -233,6 +234,50 @@ TEST(ImageDecodePng, GreyAlpha) {
   DecodeOptions drop;
   drop.alpha = AlphaMode::kDrop;
   EXPECT_EQ(MustDecode(path, drop).rgb.pixels, (std::vector<uint8_t>{10, 10, 10, 10, 10, 10}));
+}
+
+TEST(ImageDecodePng, PaletteWithTransparencyGivesPaletteColours) {
+  // Pillow's convert('RGB') of a P image ignores tRNS: the palette colours. kDrop must give the same: libvips
+  // expands the palette to RGBA and the RGB bytes are the PLTE entries.
+  testing::TempDir dir;
+  std::vector<uint8_t> px;
+  for (int i = 0; i < 16; ++i) px.insert(px.end(), {uint8_t(i * 16), uint8_t(255 - i * 16), 77, uint8_t(i < 8 ? 0 : 255)});
+  VImg img = MakeU8(16, 1, 4, px);
+  std::string path = dir.file("palette.png");
+  if (vips_pngsave(img.get(), path.c_str(), "palette", TRUE, "Q", 100, "dither", 0.0, nullptr) != 0) {
+    vips_error_clear();
+    GTEST_SKIP() << "this libvips cannot write palette PNGs";
+  }
+  const std::string bytes = testing::ReadFile(path);
+  ASSERT_NE(bytes.find("PLTE"), std::string::npos);
+  // The palette entries whose tRNS alpha is 0 (the quantiser may give transparent pixels any colour).
+  const size_t plte = bytes.find("PLTE"), trns = bytes.find("tRNS");
+  ASSERT_NE(trns, std::string::npos);
+  auto length = [&](size_t type_at) {
+    const auto* b = reinterpret_cast<const uint8_t*>(bytes.data() + type_at - 4);
+    return size_t(b[0]) << 24 | size_t(b[1]) << 16 | size_t(b[2]) << 8 | b[3];
+  };
+  std::vector<std::array<uint8_t, 3>> transparent;
+  for (size_t e = 0; e < length(trns); ++e)
+    if (bytes[trns + 4 + e] == 0)
+      transparent.push_back({uint8_t(bytes[plte + 4 + e * 3]), uint8_t(bytes[plte + 5 + e * 3]),
+                             uint8_t(bytes[plte + 6 + e * 3])});
+  ASSERT_FALSE(transparent.empty());
+  DecodeOptions drop;
+  drop.alpha = AlphaMode::kDrop;
+  DecodedImage d = MustDecode(path, drop);
+  for (int i = 0; i < 16; ++i) {
+    std::array<uint8_t, 3> got = {d.rgb.at(i, 0, 0), d.rgb.at(i, 0, 1), d.rgb.at(i, 0, 2)};
+    if (i < 8) {
+      EXPECT_NE(std::find(transparent.begin(), transparent.end(), got), transparent.end()) << i;
+    } else {
+      for (int c = 0; c < 3; ++c) EXPECT_EQ(got[c], px[i * 4 + c]) << i;
+    }
+  }
+  // Composited: transparent entries become white.
+  DecodedImage w = MustDecode(path);
+  EXPECT_EQ(w.rgb.at(0, 0, 0), 255);
+  EXPECT_EQ(w.rgb.at(15, 0, 0), px[15 * 4]);
 }
 
 // Pillow's CMYK rule, written as the reference's closed form.
