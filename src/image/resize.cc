@@ -1,4 +1,6 @@
 // PilResize and Crop. The arithmetic lives in resize_coeffs.cc; this file applies the tables.
+// Pass order: horizontal first, always, as Pillow 9.4 and 11.1 (Debian 12/13). Pillow >= 12.2 goes vertical first
+// when H > 100 * W and the height shrinks; doppel does not follow that (documented deviation).
 #include "doppel/image/resize.h"
 
 #include <algorithm>

@@ -451,6 +451,14 @@ TEST(ImageDecodeErrors, TextFileNamedJpg) {
   ExpectError(DecodeImageFile(path), Status::Code::kInvalidArgument, path);
 }
 
+TEST(ImageDecodeErrors, KnownFormatWithoutLoaderIsUnsupported) {
+  // BMP magic: a format doppel recognises but this libvips (no ImageMagick, untrusted loaders blocked) cannot load.
+  testing::TempDir dir;
+  std::string path = dir.file("x.bmp");
+  testing::WriteFile(path, std::string("BM\x36\x00\x0c\x00\x00\x00\x00\x00\x36\x00\x00\x00junkjunk", 22));
+  ExpectError(DecodeImageFile(path), Status::Code::kUnsupported, path);
+}
+
 TEST(ImageDecodeErrors, TruncatedJpeg) {
   std::vector<std::string> files = SampleJpegs();
   if (files.empty()) GTEST_SKIP();
