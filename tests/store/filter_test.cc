@@ -153,7 +153,7 @@ TEST_P(store_filtered_search, EqualsBruteForceOverFilteredSet) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Indexes, store_filtered_search, ::testing::Values("FLAT"));
+INSTANTIATE_TEST_SUITE_P(Indexes, store_filtered_search, ::testing::Values("FLAT", "HNSW,M=16,efConstruction=100,ef=64"));
 
 }  // namespace
 }  // namespace doppel

@@ -34,19 +34,28 @@ inline std::vector<float> RandomVectors(size_t n, size_t dim, uint32_t seed) {
   return v;
 }
 
-// Clustered, ReLU'd, L2-normalised vectors (like image embeddings): n vectors around `clusters` centres.
-inline std::vector<float> ClusteredVectors(size_t n, size_t dim, size_t clusters, uint32_t seed) {
-  std::mt19937 rng(seed);
+// Clustered, ReLU'd, L2-normalised vectors (like image embeddings): n vectors around `clusters` centres, each
+// spread along a few directions of its own (low intrinsic dimension, as real embeddings have) plus small noise.
+// Queries drawn with another seed come from the same distribution when `centre_seed` is shared.
+inline std::vector<float> ClusteredVectors(size_t n, size_t dim, size_t clusters, uint32_t seed,
+                                           uint32_t centre_seed = 1234) {
+  const size_t latent = 12;
+  std::mt19937 crng(centre_seed);
   std::normal_distribution<float> g;
-  std::vector<float> centres(clusters * dim);
-  for (auto& x : centres) x = g(rng);
+  std::vector<float> centres(clusters * dim), basis(clusters * latent * dim);
+  for (auto& x : centres) x = g(crng);
+  for (auto& x : basis) x = 0.5f * g(crng);
+  std::mt19937 rng(seed);
   std::uniform_int_distribution<size_t> pick(0, clusters - 1);
-  std::vector<float> v(n * dim);
+  std::vector<float> v(n * dim), z(latent);
   for (size_t i = 0; i < n; ++i) {
     size_t c = pick(rng);
+    for (auto& x : z) x = g(rng);
     double norm = 0;
     for (size_t j = 0; j < dim; ++j) {
-      float x = std::max(0.0f, centres[c * dim + j] + 0.6f * g(rng));
+      float x = centres[c * dim + j] + 0.1f * g(rng);
+      for (size_t l = 0; l < latent; ++l) x += z[l] * basis[(c * latent + l) * dim + j];
+      x = std::max(0.0f, x);
       v[i * dim + j] = x;
       norm += x * x;
     }
