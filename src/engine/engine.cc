@@ -1,0 +1,318 @@
+// Engine: opening the data directory, the model registry, status and removal.
+#include "doppel/engine/engine.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "doppel/model/graph_edit.h"
+#include "engine_impl.h"
+
+namespace doppel {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+int64_t ContentId(const std::string& hex) {
+  uint64_t v = std::stoull(hex.substr(0, 16), nullptr, 16);
+  v &= 0x7fffffffffffffffULL;
+  return v == 0 ? 1 : static_cast<int64_t>(v);
+}
+
+namespace {
+
+std::string NowIso() {
+  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// Writes `text` to `path` atomically: a temporary file, fsync, rename, fsync of the folder.
+Status WriteFileAtomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return Status::IOError(tmp + ": cannot create");
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    if (n <= 0) {
+      ::close(fd);
+      return Status::IOError(tmp + ": write failed");
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) return Status::IOError(tmp + ": fsync failed");
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError(path + ": rename failed");
+  int dfd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::OK();
+}
+
+json EntryToJson(const ModelEntry& e) {
+  return json{{"name", e.name},     {"file", e.file},   {"source", e.source},
+              {"spec", json::parse(SpecToCanonicalJson(e.spec))},
+              {"fingerprint", e.fingerprint},         {"dim", e.dim},
+              {"metric", e.metric}, {"index", e.index}, {"added", e.added}};
+}
+
+Result<ModelEntry> EntryFromJson(const json& j, const std::string& where) {
+  try {
+    ModelEntry e;
+    e.name = j.at("name").get<std::string>();
+    e.file = j.at("file").get<std::string>();
+    e.source = j.value("source", "");
+    DOPPEL_ASSIGN_OR_RETURN(e.spec, SpecFromJson(j.at("spec").dump()));
+    e.fingerprint = j.at("fingerprint").get<std::string>();
+    e.dim = j.at("dim").get<int>();
+    e.metric = j.at("metric").get<std::string>();
+    e.index = j.at("index").get<std::string>();
+    e.added = j.value("added", "");
+    return e;
+  } catch (const std::exception& ex) {
+    return Status::Corruption(where + ": bad model entry: " + ex.what());
+  }
+}
+
+}  // namespace
+
+Status Engine::Impl::SaveRegistry(const std::string& data_dir) const {
+  json j{{"version", 1}, {"models", json::array()}};
+  for (const auto& [name, e] : models) j["models"].push_back(EntryToJson(e));
+  return WriteFileAtomically((fs::path(data_dir) / "models.json").string(), j.dump(2) + "\n");
+}
+
+Engine::Engine(EngineOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
+  std::unique_ptr<Engine> e(new Engine(options));
+  std::error_code ec;
+  fs::create_directories(fs::path(options.data_dir) / "models", ec);
+  if (ec) return Status::IOError(options.data_dir + ": cannot create the data directory: " + ec.message());
+  e->options_.data_dir = fs::absolute(options.data_dir).lexically_normal().string();
+  const std::string& dir = e->options_.data_dir;
+
+  std::string reg = (fs::path(dir) / "models.json").string();
+  if (fs::exists(reg)) {
+    DOPPEL_ASSIGN_OR_RETURN(std::string text, ReadFileBytes(reg));
+    json j;
+    try {
+      j = json::parse(text);
+    } catch (const std::exception& ex) {
+      return Status::Corruption(reg + ": not valid JSON: " + ex.what());
+    }
+    if (!j.contains("models") || !j["models"].is_array()) return Status::Corruption(reg + ": no 'models' list");
+    for (const auto& m : j["models"]) {
+      DOPPEL_ASSIGN_OR_RETURN(ModelEntry entry, EntryFromJson(m, reg));
+      e->impl_->models.emplace(entry.name, std::move(entry));
+    }
+  }
+  if (options.store) {
+    e->impl_->store = options.store;
+  } else {
+    DOPPEL_ASSIGN_OR_RETURN(std::unique_ptr<VectorStore> s, OpenLocalStore((fs::path(dir) / "store").string()));
+    e->impl_->store = std::move(s);
+  }
+  DOPPEL_ASSIGN_OR_RETURN(e->impl_->catalog, FileCatalog::Open((fs::path(dir) / "catalog.db").string()));
+  return e;
+}
+
+Result<ModelEntry> Engine::AddModel(const std::string& name, const std::string& onnx_path, const ModelSpec& spec,
+                                    const AddModelOptions& opts) {
+  static const std::regex kName("[A-Za-z_][A-Za-z0-9_]{0,63}");
+  if (!std::regex_match(name, kName))
+    return Status::InvalidArgument("model name '" + name + "': use letters, digits and _ (not first), up to 64");
+  std::lock_guard<std::mutex> wlock(impl_->write_mu);
+  {
+    std::shared_lock<std::shared_mutex> lock(impl_->models_mu);
+    if (impl_->models.count(name)) return Status::AlreadyExists("model '" + name + "' is already registered");
+  }
+  DOPPEL_ASSIGN_OR_RETURN(bool has, impl_->store->HasCollection(name));
+  if (has)
+    return Status::AlreadyExists("a collection named '" + name + "' already exists in " + options_.data_dir +
+                                 "/store");
+  DOPPEL_ASSIGN_OR_RETURN(Metric metric, ParseMetric(opts.metric));
+  if (metric == Metric::kHamming) return Status::InvalidArgument("metric HAMMING needs binary vectors");
+  DOPPEL_ASSIGN_OR_RETURN(IndexSpec index, IndexSpec::Parse(opts.index));
+
+  // It must load and run as given; then the copy in the data directory is what is used from now on.
+  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<OnnxModel> probe, OnnxModel::Load(onnx_path, spec, options_.session));
+  std::string file = (fs::path(options_.data_dir) / "models" / (name + ".onnx")).string();
+  std::error_code ec;
+  fs::copy_file(onnx_path, file, fs::copy_options::overwrite_existing, ec);
+  if (ec) return Status::IOError(file + ": cannot copy the model: " + ec.message());
+  DOPPEL_RETURN_IF_ERROR(WriteSidecar(file, probe->spec()));
+  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<OnnxModel> model, OnnxModel::Load(file, probe->spec(), options_.session));
+
+  CollectionSchema schema;
+  schema.name = name;
+  schema.dim = model->dim();
+  schema.metric = metric;
+  schema.index = index;
+  schema.description = "doppel image embeddings of model " + name + " (" + fs::path(onnx_path).filename().string() +
+                       ")";
+  for (const char* f : kImageFields) {
+    FieldSchema fs_;
+    fs_.name = f;
+    std::string n = f;
+    fs_.type = (n == "path" || n == "hash" || n == "format") ? FieldType::kString : FieldType::kInt64;
+    schema.fields.push_back(fs_);
+  }
+  DOPPEL_RETURN_IF_ERROR(impl_->store->CreateCollection(schema));
+  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
+  DOPPEL_RETURN_IF_ERROR(coll->SetMetadata(kFingerprintKey, model->fingerprint()));
+
+  ModelEntry e;
+  e.name = name;
+  e.file = file;
+  e.source = fs::absolute(onnx_path).lexically_normal().string();
+  e.spec = model->spec();
+  e.fingerprint = model->fingerprint();
+  e.dim = model->dim();
+  e.metric = MetricName(metric);
+  e.index = index.ToString();
+  e.added = NowIso();
+  std::unique_lock<std::shared_mutex> lock(impl_->models_mu);
+  impl_->models[name] = e;
+  impl_->loaded[name] = model;
+  DOPPEL_RETURN_IF_ERROR(impl_->SaveRegistry(options_.data_dir));
+  return e;
+}
+
+Status Engine::RemoveModel(const std::string& name) {
+  std::lock_guard<std::mutex> wlock(impl_->write_mu);
+  ModelEntry e;
+  {
+    std::unique_lock<std::shared_mutex> lock(impl_->models_mu);
+    auto it = impl_->models.find(name);
+    if (it == impl_->models.end()) return Status::NotFound("no model named '" + name + "'");
+    e = it->second;
+    impl_->models.erase(it);
+    impl_->loaded.erase(name);
+    DOPPEL_RETURN_IF_ERROR(impl_->SaveRegistry(options_.data_dir));
+  }
+  DOPPEL_ASSIGN_OR_RETURN(bool has, impl_->store->HasCollection(name));
+  if (has) DOPPEL_RETURN_IF_ERROR(impl_->store->DropCollection(name));
+  {
+    std::lock_guard<std::mutex> lock(impl_->catalog_mu);
+    DOPPEL_RETURN_IF_ERROR(impl_->catalog->RemoveModel(e.fingerprint));
+  }
+  std::error_code ec;
+  fs::remove(e.file, ec);
+  fs::remove(SidecarPath(e.file), ec);
+  return Status::OK();
+}
+
+std::vector<ModelEntry> Engine::ListModels() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->models_mu);
+  std::vector<ModelEntry> out;
+  for (const auto& [n, e] : impl_->models) out.push_back(e);
+  return out;
+}
+
+Result<ModelEntry> Engine::GetModel(const std::string& name) const {
+  std::shared_lock<std::shared_mutex> lock(impl_->models_mu);
+  auto it = impl_->models.find(name);
+  if (it == impl_->models.end()) {
+    std::string names;
+    for (const auto& [n, e] : impl_->models) names += (names.empty() ? "" : ", ") + n;
+    return Status::NotFound("no model named '" + name + "' (registered: " + (names.empty() ? "none" : names) + ")");
+  }
+  return it->second;
+}
+
+Result<std::shared_ptr<const OnnxModel>> Engine::LoadModel(const std::string& name) {
+  {
+    std::shared_lock<std::shared_mutex> lock(impl_->models_mu);
+    auto it = impl_->loaded.find(name);
+    if (it != impl_->loaded.end()) return it->second;
+  }
+  DOPPEL_ASSIGN_OR_RETURN(ModelEntry e, GetModel(name));
+  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<OnnxModel> m, OnnxModel::Load(e.file, e.spec, options_.session));
+  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
+  auto stored = coll->GetMetadata(kFingerprintKey);
+  std::string want = stored.ok() ? *stored : e.fingerprint;
+  if (m->fingerprint() != want || e.fingerprint != want)
+    return Status::FailedPrecondition(
+        "model '" + name + "': " + e.file + " with its spec now has fingerprint " + m->fingerprint() +
+        ", but collection '" + name + "' holds vectors of fingerprint " + want +
+        "; vectors of different models are never mixed (restore the model, or register it under a new name)");
+  std::unique_lock<std::shared_mutex> lock(impl_->models_mu);
+  auto [it, fresh] = impl_->loaded.emplace(name, m);
+  return it->second;
+}
+
+Status Engine::Impl::RemovePicture(int64_t id) {
+  std::vector<std::string> names;
+  {
+    std::shared_lock<std::shared_mutex> lock(models_mu);
+    for (const auto& [n, e] : models) names.push_back(n);
+  }
+  for (const auto& n : names) {
+    DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, store->GetCollection(n));
+    DOPPEL_RETURN_IF_ERROR(c->Delete({id}).status());
+  }
+  std::lock_guard<std::mutex> lock(catalog_mu);
+  return catalog->RemoveId(id);
+}
+
+Result<int64_t> Engine::RemovePaths(const std::vector<std::string>& paths) {
+  std::lock_guard<std::mutex> wlock(impl_->write_mu);
+  int64_t removed = 0;
+  for (const auto& p : paths) {
+    std::string abs = fs::absolute(p).lexically_normal().string();
+    int64_t id;
+    std::vector<std::string> rest;
+    {
+      std::lock_guard<std::mutex> lock(impl_->catalog_mu);
+      DOPPEL_ASSIGN_OR_RETURN(id, impl_->catalog->RemovePath(abs));
+      if (id == 0) return Status::NotFound(abs + ": not an indexed path");
+      DOPPEL_ASSIGN_OR_RETURN(rest, impl_->catalog->PathsOf(id));
+    }
+    if (rest.empty()) {
+      DOPPEL_RETURN_IF_ERROR(impl_->RemovePicture(id));
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+Result<int64_t> Engine::RemoveIds(const std::vector<int64_t>& ids) {
+  std::lock_guard<std::mutex> wlock(impl_->write_mu);
+  for (int64_t id : ids) DOPPEL_RETURN_IF_ERROR(impl_->RemovePicture(id));
+  return static_cast<int64_t>(ids.size());
+}
+
+Result<EngineStatus> Engine::GetStatus() {
+  EngineStatus s;
+  s.data_dir = options_.data_dir;
+  for (const auto& e : ListModels()) {
+    EngineStatus::ModelStatus ms;
+    ms.model = e;
+    auto c = impl_->store->GetCollection(e.name);
+    if (c.ok()) {
+      auto n = (*c)->Count();
+      if (n.ok()) ms.count = *n;
+    }
+    s.models.push_back(ms);
+  }
+  {
+    std::lock_guard<std::mutex> lock(impl_->catalog_mu);
+    DOPPEL_ASSIGN_OR_RETURN(s.files, impl_->catalog->CountFiles());
+  }
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(options_.data_dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_regular_file(ec)) s.disk_bytes += static_cast<int64_t>(it->file_size(ec));
+  return s;
+}
+
+}  // namespace doppel

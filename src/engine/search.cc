@@ -1,0 +1,240 @@
+// Engine: query vectors, search, compare and near-duplicate groups.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <numeric>
+#include <unordered_map>
+
+#include "doppel/engine/compare.h"
+#include "engine_impl.h"
+
+namespace doppel {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string PathOf(const std::map<std::string, FieldValue>& fields) {
+  auto it = fields.find("path");
+  if (it != fields.end() && std::holds_alternative<std::string>(it->second)) return std::get<std::string>(it->second);
+  return "";
+}
+
+bool SmallerIsBetter(Metric m) { return m == Metric::kL2 || m == Metric::kHamming; }
+
+}  // namespace
+
+Result<std::vector<float>> Engine::QueryVector(const SearchQuery& q, const std::string& name) {
+  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<const OnnxModel> model, LoadModel(name));
+  if (!q.vector.empty()) {
+    if (!q.vector_fingerprint.empty() && q.vector_fingerprint != model->fingerprint())
+      return Status::FailedPrecondition("the query vector comes from model fingerprint " + q.vector_fingerprint +
+                                        ", model '" + name + "' is " + model->fingerprint() +
+                                        ": vectors of different models are not comparable");
+    if (int(q.vector.size()) != model->dim())
+      return Status::InvalidArgument("query vector has " + std::to_string(q.vector.size()) + " dimensions, model '" +
+                                     name + "' gives " + std::to_string(model->dim()));
+    std::vector<float> v = q.vector;
+    if (model->spec().normalize) L2Normalize(v.data(), int(v.size()));
+    return v;
+  }
+  int64_t id = q.id;
+  if (!q.indexed_path.empty()) {
+    std::string abs = fs::absolute(q.indexed_path).lexically_normal().string();
+    std::lock_guard<std::mutex> lock(impl_->catalog_mu);
+    DOPPEL_ASSIGN_OR_RETURN(std::optional<FileRecord> r, impl_->catalog->Find(abs));
+    if (!r) return Status::NotFound(abs + ": not an indexed path (index it, or search by image file)");
+    id = r->id;
+  }
+  if (id != 0) {
+    DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, impl_->store->GetCollection(name));
+    DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> es, c->Get({id}, {"vector"}));
+    if (es.empty()) return Status::NotFound("no picture with id " + std::to_string(id) + " in model '" + name + "'");
+    return es[0].vector;
+  }
+  if (q.image_path.empty()) return Status::InvalidArgument("empty query: give an image, an id, a path or a vector");
+  DecodeOptions d;
+  d.alpha = model->spec().preprocess.alpha;
+  d.apply_exif_orientation = model->spec().preprocess.apply_exif_orientation;
+  d.max_file_bytes = options_.embed.max_file_bytes;
+  d.max_pixels = options_.embed.max_pixels;
+  auto img = q.image_bytes.empty() ? DecodeImageFile(q.image_path, d)
+                                   : DecodeImageBuffer(q.image_bytes, q.image_path, d);
+  if (!img.ok()) return img.status();
+  return model->Embed(img->rgb);
+}
+
+Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string& name, const SearchOptions& o) {
+  if (o.k < 1) return Status::InvalidArgument("k must be at least 1, got " + std::to_string(o.k));
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<float> v, QueryVector(q, name));
+  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
+  int64_t self = 0;
+  if (o.exclude_query && (q.id != 0 || !q.indexed_path.empty())) {
+    if (q.id) {
+      self = q.id;
+    } else {
+      std::lock_guard<std::mutex> lock(impl_->catalog_mu);
+      auto r = impl_->catalog->Find(fs::absolute(q.indexed_path).lexically_normal().string());
+      if (r.ok() && *r) self = (*r)->id;
+    }
+  }
+  SearchRequest req;
+  req.queries = v;
+  req.k = o.k + (self ? 1 : 0);
+  req.filter = o.filter;
+  req.output_fields = {"path", "size", "mtime", "width", "height", "hash", "format"};
+  req.ef = o.ef;
+  DOPPEL_ASSIGN_OR_RETURN(SearchResults res, coll->Search(req));
+  // Never silently fewer than k: an approximate index that came back short is asked again exhaustively.
+  if (int(res[0].size()) < req.k) {
+    DOPPEL_ASSIGN_OR_RETURN(int64_t matching, coll->Count(o.filter));
+    if (int64_t(res[0].size()) < std::min<int64_t>(req.k, matching)) {
+      req.ef = static_cast<int>(std::min<int64_t>(std::max<int64_t>(matching, req.k), 1 << 20));
+      DOPPEL_ASSIGN_OR_RETURN(res, coll->Search(req));
+    }
+  }
+  std::vector<Hit> hits;
+  std::vector<int64_t> ids;
+  for (auto& h : res[0]) {
+    if (h.id == self) continue;
+    if (int(hits.size()) >= o.k) break;
+    Hit x;
+    x.id = h.id;
+    x.distance = h.distance;
+    x.path = PathOf(h.fields);
+    x.fields = std::move(h.fields);
+    ids.push_back(h.id);
+    hits.push_back(std::move(x));
+  }
+  std::unordered_map<int64_t, std::vector<std::string>> paths;
+  {
+    std::lock_guard<std::mutex> lock(impl_->catalog_mu);
+    DOPPEL_ASSIGN_OR_RETURN(paths, impl_->catalog->PathsOfMany(ids));
+  }
+  std::vector<Hit> out;
+  for (auto& h : hits) {
+    auto& ps = paths[h.id];
+    if (!ps.empty() && std::find(ps.begin(), ps.end(), h.path) == ps.end()) h.path = ps[0];
+    if (o.collapse_duplicates) {
+      for (const auto& p : ps)
+        if (p != h.path) h.other_paths.push_back(p);
+      out.push_back(std::move(h));
+    } else {
+      // One row per path of the picture, all at the same distance.
+      out.push_back(h);
+      for (const auto& p : ps)
+        if (p != h.path) {
+          Hit copy = h;
+          copy.path = p;
+          out.push_back(std::move(copy));
+        }
+    }
+  }
+  for (size_t i = 0; i < out.size(); ++i) out[i].rank = static_cast<int>(i + 1);
+  return out;
+}
+
+Result<Comparison> Engine::Compare(const SearchQuery& q, const std::vector<std::string>& names,
+                                   const SearchOptions& o, bool fuse) {
+  if (names.size() < 2) return Status::InvalidArgument("compare needs at least two models");
+  Comparison cmp;
+  cmp.models = names;
+  std::vector<std::vector<int64_t>> lists;
+  for (const auto& n : names) {
+    DOPPEL_ASSIGN_OR_RETURN(std::vector<Hit> hits, Search(q, n, o));
+    std::vector<int64_t> ids;
+    Comparison::Scale s;
+    if (!hits.empty()) {
+      s.min = s.max = hits[0].distance;
+      double sum = 0;
+      for (const auto& h : hits) {
+        ids.push_back(h.id);
+        s.min = std::min(s.min, h.distance);
+        s.max = std::max(s.max, h.distance);
+        sum += h.distance;
+      }
+      s.mean = static_cast<float>(sum / hits.size());
+    }
+    lists.push_back(ids);
+    cmp.distance_scales.push_back(s);
+    cmp.hits.push_back(std::move(hits));
+  }
+  cmp.overlap = OverlapAtK(lists[0], lists[1], o.k);
+  cmp.rank_correlation = SharedRankCorrelation(lists[0], lists[1]);
+  if (fuse) {
+    std::unordered_map<int64_t, const Hit*> any;
+    for (const auto& hs : cmp.hits)
+      for (const auto& h : hs) any.emplace(h.id, &h);
+    int rank = 0;
+    for (const auto& f : ReciprocalRankFusion(lists)) {
+      if (rank >= o.k) break;
+      Hit h = *any[f.id];
+      h.rank = ++rank;
+      h.distance = static_cast<float>(f.score);
+      cmp.fused.push_back(std::move(h));
+    }
+  }
+  return cmp;
+}
+
+Result<std::vector<DuplicateGroup>> Engine::Duplicates(const std::string& name, float threshold, int max_neighbors) {
+  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
+  const bool smaller_better = SmallerIsBetter(coll->schema().metric);
+  QueryRequest all;
+  all.output_fields = {"vector", "path"};
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> es, coll->Query(all));
+  const size_t n = es.size();
+  const int dim = coll->schema().dim;
+  std::unordered_map<int64_t, size_t> index_of;
+  for (size_t i = 0; i < n; ++i) index_of[es[i].id] = i;
+  // Union-find over entities joined by an edge within the threshold (single linkage).
+  std::vector<size_t> parent(n);
+  std::iota(parent.begin(), parent.end(), 0);
+  std::function<size_t(size_t)> find = [&](size_t x) { return parent[x] == x ? x : parent[x] = find(parent[x]); };
+  const size_t kBatch = 256;
+  for (size_t start = 0; start < n; start += kBatch) {
+    SearchRequest req;
+    size_t end = std::min(n, start + kBatch);
+    req.queries.reserve((end - start) * dim);
+    for (size_t i = start; i < end; ++i) req.queries.insert(req.queries.end(), es[i].vector.begin(), es[i].vector.end());
+    req.k = max_neighbors + 1;
+    DOPPEL_ASSIGN_OR_RETURN(SearchResults res, coll->Search(req));
+    for (size_t qi = 0; qi < res.size(); ++qi)
+      for (const auto& h : res[qi]) {
+        bool close = smaller_better ? h.distance <= threshold : h.distance >= threshold;
+        if (!close || h.id == es[start + qi].id) continue;
+        auto it = index_of.find(h.id);
+        if (it != index_of.end()) parent[find(start + qi)] = find(it->second);
+      }
+  }
+  std::unordered_map<size_t, std::vector<size_t>> groups;
+  for (size_t i = 0; i < n; ++i) groups[find(i)].push_back(i);
+  std::vector<DuplicateGroup> out;
+  for (auto& [root, members] : groups) {
+    if (members.size() < 2) continue;
+    std::sort(members.begin(), members.end(), [&](size_t a, size_t b) { return PathOf(es[a].fields) < PathOf(es[b].fields); });
+    DuplicateGroup g;
+    const auto& first = es[members[0]].vector;
+    for (size_t i : members) {
+      Hit h;
+      h.id = es[i].id;
+      h.path = PathOf(es[i].fields);
+      double d = 0;
+      for (int k = 0; k < dim; ++k) {
+        double x = smaller_better ? double(first[k]) - es[i].vector[k] : double(first[k]) * es[i].vector[k];
+        d += smaller_better ? x * x : x;
+      }
+      h.distance = static_cast<float>(d);
+      h.rank = static_cast<int>(g.members.size() + 1);
+      g.members.push_back(std::move(h));
+    }
+    out.push_back(std::move(g));
+  }
+  std::sort(out.begin(), out.end(), [](const DuplicateGroup& a, const DuplicateGroup& b) {
+    if (a.members.size() != b.members.size()) return a.members.size() > b.members.size();
+    return a.members[0].path < b.members[0].path;
+  });
+  return out;
+}
+
+}  // namespace doppel
