@@ -124,5 +124,39 @@ TEST(KerasNsfwjsGolden, MobileNetV2TapsAndEmbeddings) {
   for (int c = 0; c < 384; ++c) EXPECT_NEAR(vl[c], g3[c].get<double>(), 2e-5) << "in-graph GeM channel " << c;
 }
 
+// The whole classifier (no tap) converts too: its softmax head gives 5 probabilities.
+TEST(KerasNsfwjsGolden, MobileNetV2WholeClassifier) {
+  if (!std::filesystem::exists(kModelDir + "/model.json"))
+    GTEST_SKIP() << kModelDir << " missing (run scripts/fetch-nsfwjs.sh)";
+  KerasImportOptions options;
+  auto r = ConvertKeras(kModelDir, options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->output_name, "dense_3");
+  double sum_u8 = 0;
+  FloatTensor p = RunModel(r->model_bytes, r->input_name, GoldenInput(&sum_u8), {r->output_name})[0];
+  ASSERT_EQ(p.shape, (std::vector<int64_t>{1, 5}));
+  double s = 0;
+  for (float x : p.data) s += x;
+  EXPECT_NEAR(s, 1.0, 1e-5);
+}
+
+// InceptionV3 cut at mixed5 (the built-in's options): a 35x35x288 map, finite, 'same' average pools included.
+TEST(KerasNsfwjsGolden, InceptionV3Mixed5) {
+  const std::string dir = std::string(DOPPEL_SOURCE_DIR) + "/third_party/nsfwjs/inception_v3";
+  if (!std::filesystem::exists(dir + "/model.json")) GTEST_SKIP() << dir << " missing (run scripts/fetch-nsfwjs.sh)";
+  auto builtin = BuiltinKeras("inception_v3");
+  ASSERT_TRUE(builtin.ok());
+  auto r = ConvertKeras(dir, builtin->options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->output_name, "mixed5");
+  EXPECT_EQ(r->output_shape, (std::vector<int64_t>{-1, 768, 17, 17}));
+  FloatTensor in{{1, 299, 299, 3}, RandomValues(299 * 299 * 3, 7, 0.0f, 1.0f)};
+  FloatTensor fm = RunModel(r->model_bytes, r->input_name, in, {r->output_name})[0];
+  ASSERT_EQ(fm.shape, (std::vector<int64_t>{1, 768, 17, 17}));
+  for (float x : fm.data) ASSERT_TRUE(std::isfinite(x) && x >= 0.0f);  // a concat of ReLU outputs
+  EXPECT_NE(r->sidecar_json.find("\"pool\": \"max\""), std::string::npos) << r->sidecar_json;
+  EXPECT_NE(r->sidecar_json.find("\"width\": 299"), std::string::npos) << r->sidecar_json;
+}
+
 }  // namespace
 }  // namespace doppel::keras
