@@ -108,6 +108,8 @@ Result<IndexSummary> Engine::Index(const std::vector<std::string>& roots, const 
   Status fatal;
   std::vector<std::pair<Pending, EmbedResult>> batch;  // embedded, waiting to be committed
   FileCatalog::Batch side;                             // catalog rows that need no embedding (duplicates, failures)
+  std::unordered_set<int64_t> in_flight;               // ids being embedded in this chunk
+  std::vector<FileRecord> same_as_in_flight;           // more paths of pictures in flight, recorded after them
   double embed_seconds = 0;
 
   // Stores a batch: vectors into every collection first, then the catalog rows (see file_catalog.h).
@@ -217,6 +219,14 @@ Result<IndexSummary> Engine::Index(const std::vector<std::string>& roots, const 
         ++c.done;
         continue;
       }
+      if (!in_flight.insert(p.id).second) {
+        // The same picture under another path in this very chunk: embed it once.
+        same_as_in_flight.push_back({f.path, f.size, f.mtime_ns, p.id, p.hash, f.format, 0, 0});
+        ++sum.duplicates;
+        ++c.skipped;
+        ++c.done;
+        continue;
+      }
       ImageSource s;
       s.path = f.path;
       s.bytes = std::move(bytes).value();
@@ -240,6 +250,21 @@ Result<IndexSummary> Engine::Index(const std::vector<std::string>& roots, const 
     });
     embed_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
     if (fatal.ok() && (!batch.empty() || !side.files.empty() || !side.failed.empty())) fatal = commit();
+    // Extra paths of pictures embedded in this chunk, now that the pictures are stored (failed ones are dropped:
+    // the same bytes fail the same way).
+    for (auto& r : same_as_in_flight) {
+      for (const auto& [q, rec] : files)
+        if (rec.id == r.id) {
+          r.format = rec.format;
+          r.width = rec.width;
+          r.height = rec.height;
+          side.files.push_back(r);
+          break;
+        }
+    }
+    same_as_in_flight.clear();
+    in_flight.clear();
+    if (fatal.ok() && !side.files.empty()) fatal = commit();
   }
   if (!fatal.ok()) return fatal;
 

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <sys/wait.h>
 
 namespace doppel::testing {
 
@@ -32,5 +33,23 @@ std::string ReadFile(const std::string& path) {
   ss << f.rdbuf();
   return ss.str();
 }
+
+}  // namespace doppel::testing
+
+namespace doppel::testing {
+
+CommandResult RunCommand(const std::string& command) {
+  CommandResult r;
+  FILE* p = popen(command.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int st = pclose(p);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+  return r;
+}
+
+std::string BinPath(const std::string& name) { return std::string(DOPPEL_BINARY_DIR) + "/bin/" + name; }
 
 }  // namespace doppel::testing

@@ -24,3 +24,17 @@ void WriteFile(const std::string& path, const std::string& bytes);
 std::string ReadFile(const std::string& path);
 
 }  // namespace doppel::testing
+
+namespace doppel::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout; stderr goes to the test's stderr
+};
+
+// Runs `command` with /bin/sh, capturing stdout.
+CommandResult RunCommand(const std::string& command);
+// Path of a program built into <build>/bin (doppel, doppel-modelgen, ...).
+std::string BinPath(const std::string& name);
+
+}  // namespace doppel::testing

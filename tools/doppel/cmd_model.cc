@@ -5,6 +5,8 @@
 
 #include "commands.h"
 #include "doppel/model/onnx_model.h"
+#include "engine_flags.h"
+#include "model_flags.h"
 
 namespace doppel::cli {
 namespace {
@@ -90,6 +92,76 @@ int RunInspect(const InspectArgs& a) {
   return 0;
 }
 
+struct AddArgs {
+  EngineFlags engine;
+  std::string name;
+  ModelFlags model;
+  std::string metric = "L2";
+  std::string index = "HNSW";
+};
+
+int RunAdd(const AddArgs& a) {
+  auto engine = a.engine.Open();
+  if (!engine.ok()) return Fail("model add", engine.status());
+  auto spec = a.model.ResolveSpec();
+  if (!spec.ok()) return Fail("model add", spec.status());
+  AddModelOptions o;
+  o.metric = a.metric;
+  o.index = a.index;
+  auto e = (*engine)->AddModel(a.name, a.model.model, *spec, o);
+  if (!e.ok()) return Fail("model add", e.status());
+  std::printf("added model %s: dim %d, %s, %s, fingerprint %s\n", e->name.c_str(), e->dim, e->metric.c_str(),
+              e->index.c_str(), e->fingerprint.c_str());
+  return 0;
+}
+
+struct NameArgs {
+  EngineFlags engine;
+  std::string name;
+  bool json = false;
+};
+
+nlohmann::json EntryJson(const ModelEntry& e) {
+  return {{"name", e.name}, {"file", e.file}, {"source", e.source}, {"fingerprint", e.fingerprint},
+          {"dim", e.dim}, {"metric", e.metric}, {"index", e.index}, {"added", e.added},
+          {"spec", nlohmann::json::parse(SpecToCanonicalJson(e.spec))}};
+}
+
+int RunList(const NameArgs& a) {
+  auto engine = a.engine.Open();
+  if (!engine.ok()) return Fail("model list", engine.status());
+  auto models = (*engine)->ListModels();
+  if (a.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& e : models) j.push_back(EntryJson(e));
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  if (models.empty()) std::printf("no models registered (add one with `doppel model add NAME FILE.onnx`)\n");
+  for (const auto& e : models)
+    std::printf("%-16s dim %-5d %-6s %-40s %s\n", e.name.c_str(), e.dim, e.metric.c_str(), e.index.c_str(),
+                e.source.c_str());
+  return 0;
+}
+
+int RunShow(const NameArgs& a) {
+  auto engine = a.engine.Open();
+  if (!engine.ok()) return Fail("model show", engine.status());
+  auto e = (*engine)->GetModel(a.name);
+  if (!e.ok()) return Fail("model show", e.status());
+  std::cout << EntryJson(*e).dump(2) << "\n";
+  return 0;
+}
+
+int RunRemoveModel(const NameArgs& a) {
+  auto engine = a.engine.Open();
+  if (!engine.ok()) return Fail("model remove", engine.status());
+  Status st = (*engine)->RemoveModel(a.name);
+  if (!st.ok()) return Fail("model remove", st);
+  std::printf("removed model %s and its collection\n", a.name.c_str());
+  return 0;
+}
+
 }  // namespace
 
 void RegisterModel(CLI::App& app, Action* action) {
@@ -101,6 +173,34 @@ void RegisterModel(CLI::App& app, Action* action) {
   inspect->add_flag("--tensors", args->tensors, "also list every intermediate tensor (for --output)");
   inspect->add_flag("--json", args->json, "print JSON");
   inspect->callback([args, action] { *action = [args] { return RunInspect(*args); }; });
+
+  auto add = std::make_shared<AddArgs>();
+  CLI::App* addc = model->add_subcommand("add", "Register a model: copies it into the data directory, creates its collection");
+  add->engine.Add(addc);
+  addc->add_option("name", add->name, "model name (letters, digits, _)")->required();
+  addc->add_option("file", add->model.model, "ONNX model file")->required()->check(CLI::ExistingFile);
+  add->model.AddSpecOptions(addc);
+  addc->add_option("--metric", add->metric, "L2 (default), IP or COSINE");
+  addc->add_option("--index", add->index, "FLAT, HNSW (default), HNSW,M=16,efConstruction=200,ef=64, IVF_FLAT, IVF_SQ8, IVF_PQ");
+  addc->callback([add, action] { *action = [add] { return RunAdd(*add); }; });
+
+  auto list = std::make_shared<NameArgs>();
+  CLI::App* listc = model->add_subcommand("list", "List registered models");
+  list->engine.Add(listc);
+  listc->add_flag("--json", list->json, "print JSON");
+  listc->callback([list, action] { *action = [list] { return RunList(*list); }; });
+
+  auto show = std::make_shared<NameArgs>();
+  CLI::App* showc = model->add_subcommand("show", "Show a registered model, its spec and fingerprint (JSON)");
+  show->engine.Add(showc);
+  showc->add_option("name", show->name, "model name")->required();
+  showc->callback([show, action] { *action = [show] { return RunShow(*show); }; });
+
+  auto rm = std::make_shared<NameArgs>();
+  CLI::App* rmc = model->add_subcommand("remove", "Unregister a model and drop its collection");
+  rm->engine.Add(rmc);
+  rmc->add_option("name", rm->name, "model name")->required();
+  rmc->callback([rm, action] { *action = [rm] { return RunRemoveModel(*rm); }; });
 }
 
 }  // namespace doppel::cli

@@ -13,5 +13,7 @@ using Action = std::function<int()>;
 
 void RegisterEmbed(CLI::App& app, Action* action);
 void RegisterModel(CLI::App& app, Action* action);
+void RegisterIndex(CLI::App& app, Action* action);   // index, remove, status
+void RegisterSearch(CLI::App& app, Action* action);  // search, compare, duplicates
 
 }  // namespace doppel::cli

@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   doppel::cli::Action action;
   doppel::cli::RegisterEmbed(app, &action);
   doppel::cli::RegisterModel(app, &action);
+  doppel::cli::RegisterIndex(app, &action);
+  doppel::cli::RegisterSearch(app, &action);
   CLI11_PARSE(app, argc, argv);
   return action ? action() : 0;
 }

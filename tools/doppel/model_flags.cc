@@ -9,6 +9,10 @@ namespace doppel::cli {
 
 void ModelFlags::Add(CLI::App* cmd) {
   cmd->add_option("--model,-m", model, "ONNX model file")->required()->check(CLI::ExistingFile);
+  AddSpecOptions(cmd);
+}
+
+void ModelFlags::AddSpecOptions(CLI::App* cmd) {
   cmd->add_option("--preset", preset, "preprocessing preset: keras-caffe, keras-tf, torch-imagenet, clip");
   cmd->add_option("--spec", spec_file, "preprocessing spec JSON (default: <model>.doppel.json if present)")
       ->check(CLI::ExistingFile);

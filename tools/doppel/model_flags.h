@@ -23,7 +23,8 @@ struct ModelFlags {
   bool no_normalize = false;
   int intra_op_threads = 1;
 
-  void Add(CLI::App* cmd);
+  void Add(CLI::App* cmd);             // --model FILE and the spec options
+  void AddSpecOptions(CLI::App* cmd);  // the spec options only
   // The spec: the model's sidecar (or the preset guessed from the model, with a note on stderr), then --preset,
   // then --spec, then the single flags.
   Result<ModelSpec> ResolveSpec() const;

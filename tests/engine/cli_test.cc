@@ -1,0 +1,285 @@
+// End-to-end tests of the doppel binary on real image files: index, search, re-index, modify, prune, crash and
+// resume, bad files, fingerprint mismatch, compare and duplicates. Models: small real architectures with RANDOM
+// weights (doppel-modelgen), which still rank near-identical pictures first.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "support/image_files.h"
+#include "support/test_util.h"
+
+namespace doppel {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::RunCommand;
+using testing::TempDir;
+
+std::string Doppel() { return testing::BinPath("doppel"); }
+
+// Runs doppel with `args` (shell words), returns the exit code and stdout; stderr is kept in the test log.
+testing::CommandResult D(const std::string& args) { return RunCommand(Doppel() + " " + args); }
+
+json J(const testing::CommandResult& r) {
+  try {
+    return json::parse(r.out);
+  } catch (...) {
+    ADD_FAILURE() << "not JSON: " << r.out;
+    return json();
+  }
+}
+
+std::vector<std::string> SamplePhotos(size_t n) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(DOPPEL_SAMPLE_DIR))
+    if (e.path().extension() == ".jpg" && fs::file_size(e.path()) > 20000) out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  if (out.size() > n) out.resize(n);
+  return out;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_ = dir_.file("data");
+    imgs_ = dir_.file("imgs");
+    fs::create_directories(imgs_);
+  }
+  // A small random-weight model registered as `name`.
+  void AddModel(const std::string& name, const std::string& arch = "resnet50", const std::string& form = "keras-nhwc",
+                const std::string& extra = "--preset keras-caffe", int seed = 1) {
+    std::string file = dir_.file(name + "-random.onnx");
+    auto g = RunCommand(testing::BinPath("doppel-modelgen") + " --arch " + arch + " --form " + form +
+                        " --width-multiplier 0.25 --input-size 96 --seed " + std::to_string(seed) + " --out " + file);
+    ASSERT_EQ(g.exit_code, 0);
+    auto r = D("model add " + name + " " + file + " " + extra + " --data " + data_);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+  }
+  std::string Img(const std::string& name) const { return (fs::path(imgs_) / name).string(); }
+  json Index(const std::string& extra = "") {
+    auto r = D("index " + imgs_ + " --json --data " + data_ + " " + extra);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    return J(r);
+  }
+  json Search(const std::string& query, int k = 5, const std::string& extra = "") {
+    auto r = D("search " + query + " -k " + std::to_string(k) + " --json --data " + data_ + " " + extra);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    return J(r);
+  }
+  int64_t Count(const std::string& model = "m") {
+    json s = J(D("status --json --data " + data_));
+    for (const auto& m : s["models"])
+      if (m["name"] == model) return m["count"].get<int64_t>();
+    return -1;
+  }
+
+  TempDir dir_;
+  std::string data_, imgs_;
+};
+
+TEST_F(CliTest, IndexSearchReindexModifyPrune) {
+  AddModel("m");
+  auto photos = SamplePhotos(10);
+  ASSERT_EQ(photos.size(), 10u) << "opencv-doc sample photos missing";
+  for (size_t i = 0; i < photos.size(); ++i) fs::copy_file(photos[i], Img("p" + std::to_string(i) + ".jpg"));
+  testing::WriteFile(Img("broken.jpg"), "not really a jpeg");
+  std::string good = testing::ReadFile(photos[0]);
+  testing::WriteFile(Img("truncated.jpg"), good.substr(0, good.size() / 2));
+  testing::WriteFile(Img("notes.txt"), "hello");
+
+  json s = Index();
+  EXPECT_EQ(s["indexed"], 10);
+  EXPECT_EQ(s["failed"], 2);
+  EXPECT_EQ(s["ignored"], 1);
+  std::set<std::string> failed;
+  for (const auto& f : s["failures"]) failed.insert(fs::path(f["path"].get<std::string>()).filename());
+  EXPECT_EQ(failed, (std::set<std::string>{"broken.jpg", "truncated.jpg"}));
+  EXPECT_EQ(Count(), 10);
+
+  // Each picture finds itself first.
+  for (int i : {0, 4, 9}) {
+    json r = Search(Img("p" + std::to_string(i) + ".jpg"));
+    ASSERT_FALSE(r["hits"].empty());
+    EXPECT_EQ(r["hits"][0]["path"], Img("p" + std::to_string(i) + ".jpg"));
+    EXPECT_NEAR(r["hits"][0]["distance"].get<double>(), 0.0, 1e-4);
+    EXPECT_EQ(r["hits"].size(), 5u);
+  }
+  // Never fewer than k when k pictures exist.
+  EXPECT_EQ(Search(Img("p1.jpg"), 10)["hits"].size(), 10u);
+
+  // Re-indexing is a no-op.
+  json again = Index();
+  EXPECT_EQ(again["indexed"], 0);
+  EXPECT_EQ(again["skipped"], 10);
+  EXPECT_EQ(Count(), 10);
+
+  // A modified file is re-embedded; its old picture goes.
+  testing::WriteFile(dir_.file("old-p3.jpg"), testing::ReadFile(Img("p3.jpg")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  testing::WriteEditedCopy(photos[3], Img("p3.jpg"), 0.5, 0.7, 60);
+  json mod = Index();
+  EXPECT_EQ(mod["indexed"], 1);
+  EXPECT_EQ(Count(), 10);
+  json now = Search(Img("p3.jpg"), 1);
+  EXPECT_EQ(now["hits"][0]["path"], Img("p3.jpg"));
+  EXPECT_NEAR(now["hits"][0]["distance"].get<double>(), 0.0, 1e-4);
+  json old = Search(dir_.file("old-p3.jpg"), 1);
+  EXPECT_GT(old["hits"][0]["distance"].get<double>(), 1e-4) << "the old content is no longer indexed";
+
+  // The same picture under a second path is one entity with two paths.
+  fs::copy_file(Img("p5.jpg"), Img("p5-copy.jpg"));
+  json dup = Index();
+  EXPECT_EQ(dup["indexed"], 0);
+  EXPECT_EQ(dup["duplicates"], 1);
+  EXPECT_EQ(Count(), 10);
+  json both = Search("--path " + Img("p5-copy.jpg"), 1);
+  EXPECT_EQ(both["hits"][0]["other_paths"].size(), 1u);
+
+  // Prune removes what is gone.
+  fs::remove(Img("p7.jpg"));
+  json pr = Index("--prune");
+  EXPECT_EQ(pr["pruned"], 1);
+  EXPECT_EQ(Count(), 9);
+
+  // remove by path, from every collection.
+  auto rm = D("remove " + Img("p8.jpg") + " --data " + data_);
+  EXPECT_EQ(rm.exit_code, 0);
+  EXPECT_EQ(Count(), 8);
+}
+
+TEST_F(CliTest, KillDuringIndexingThenResumeLosesAndDuplicatesNothing) {
+  AddModel("m");
+  auto photos = SamplePhotos(20);
+  int n = 0;
+  for (size_t i = 0; i < photos.size(); ++i)
+    for (double scale : {0.3, 0.45}) testing::WriteEditedCopy(photos[i], Img("e" + std::to_string(n++) + ".jpg"), scale);
+  std::mt19937 rng(7);
+  int killed = 0;
+  for (int round = 0; round < 4; ++round) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      execl(Doppel().c_str(), "doppel", "index", imgs_.c_str(), "--data", data_.c_str(), "--quiet", "--batch", "2",
+            "--commit-every", "3", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 600));
+    int st = 0;
+    if (waitpid(pid, &st, WNOHANG) == 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &st, 0);
+      ++killed;
+    }
+  }
+  EXPECT_GT(killed, 0) << "the test must interrupt at least one run";
+  json s = Index();
+  EXPECT_EQ(s["failed"], 0);
+  EXPECT_EQ(Count(), n) << "every picture once, none twice";
+  json st = J(D("status --json --data " + data_));
+  EXPECT_EQ(st["files"], n);
+  for (int i : {0, 7, 21, n - 1}) {
+    json r = Search("--path " + Img("e" + std::to_string(i) + ".jpg"), 1);
+    EXPECT_EQ(r["hits"][0]["path"], Img("e" + std::to_string(i) + ".jpg"));
+    EXPECT_NEAR(r["hits"][0]["distance"].get<double>(), 0.0, 1e-4);
+  }
+}
+
+TEST_F(CliTest, FingerprintMismatchIsRefused) {
+  AddModel("m");
+  fs::copy_file(SamplePhotos(1)[0], Img("a.jpg"));
+  Index();
+  // Someone replaces the model file in the data directory: its vectors would not match the stored ones.
+  auto g = RunCommand(testing::BinPath("doppel-modelgen") +
+                      " --arch resnet50 --form keras-nhwc --width-multiplier 0.25 --input-size 96 --seed 2 --out " +
+                      data_ + "/models/m.onnx");
+  ASSERT_EQ(g.exit_code, 0);
+  auto r = RunCommand(Doppel() + " search " + Img("a.jpg") + " --data " + data_ + " 2>&1");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("fingerprint"), std::string::npos) << r.out;
+  auto i = RunCommand(Doppel() + " index " + imgs_ + " --data " + data_ + " 2>&1");
+  EXPECT_EQ(i.exit_code, 2);
+  EXPECT_NE(i.out.find("never mixed"), std::string::npos) << i.out;
+}
+
+TEST_F(CliTest, CompareAndDuplicatesOnPicturesAndTheirCopies) {
+  AddModel("a");
+  AddModel("b", "vgg16", "zoo-nchw", "--preset torch-imagenet --output block5_pool --pool max");
+  auto photos = SamplePhotos(6);
+  for (size_t i = 0; i < photos.size(); ++i) {
+    fs::copy_file(photos[i], Img("o" + std::to_string(i) + ".jpg"));
+    testing::WriteEditedCopy(photos[i], Img("o" + std::to_string(i) + "-small.jpg"), 0.7, 1.0, 60);
+    testing::WriteEditedCopy(photos[i], Img("o" + std::to_string(i) + "-tiny.jpg"), 0.4, 1.0, 40);
+  }
+  json s = Index();
+  EXPECT_EQ(s["indexed"], 18);
+
+  // Side by side: both lists start with the query itself; the overlap and correlation are reported.
+  auto c = D("compare --path " + Img("o2.jpg") + " --models a,b -k 3 --fuse --json --data " + data_);
+  ASSERT_EQ(c.exit_code, 0);
+  json cj = J(c);
+  ASSERT_EQ(cj["hits"].size(), 2u);
+  for (const auto& l : cj["hits"]) {
+    ASSERT_EQ(l.size(), 3u);
+    EXPECT_EQ(l[0]["path"], Img("o2.jpg"));
+  }
+  double overlap = cj["overlap"].get<double>();
+  EXPECT_GE(overlap, 1.0 / 3);
+  EXPECT_LE(overlap, 1.0);
+  EXPECT_EQ(cj["fused"][0]["path"], Img("o2.jpg"));
+
+  // The copies are each original's nearest neighbours (the property duplicates relies on) in model a.
+  double max_copy = 0, min_other = 1e9;
+  for (size_t i = 0; i < photos.size(); ++i) {
+    json r = Search("--path " + Img("o" + std::to_string(i) + ".jpg"), 17, "--model a");
+    for (const auto& h : r["hits"]) {
+      std::string p = fs::path(h["path"].get<std::string>()).filename();
+      double d = h["distance"].get<double>();
+      if (p.rfind("o" + std::to_string(i) + "-", 0) == 0) max_copy = std::max(max_copy, d);
+      else if (p != "o" + std::to_string(i) + ".jpg") min_other = std::min(min_other, d);
+    }
+  }
+  ASSERT_LT(max_copy, min_other) << "copies must be closer than other pictures";
+  double threshold = (max_copy + min_other) / 2;
+  auto d = D("duplicates --model a --threshold " + std::to_string(threshold) + " --json --data " + data_);
+  ASSERT_EQ(d.exit_code, 0);
+  json groups = J(d);
+  ASSERT_EQ(groups.size(), photos.size());
+  for (const auto& g : groups) {
+    ASSERT_EQ(g.size(), 3u);
+    std::string first = fs::path(g[0]["path"].get<std::string>()).filename();
+    std::string stem = first.substr(0, first.find_first_of("-."));
+    for (const auto& m : g) EXPECT_EQ(fs::path(m["path"].get<std::string>()).filename().string().rfind(stem, 0), 0u);
+  }
+}
+
+TEST_F(CliTest, BadRequestsGiveClearErrors) {
+  auto none = RunCommand(Doppel() + " search " + DOPPEL_SAMPLE_DIR "/apple.jpg --data " + data_ + " 2>&1");
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.out.find("no models"), std::string::npos) << none.out;
+  AddModel("m");
+  auto dup = RunCommand(Doppel() + " model add m " + dir_.file("m-random.onnx") + " --data " + data_ + " 2>&1");
+  EXPECT_EQ(dup.exit_code, 2);
+  EXPECT_NE(dup.out.find("already registered"), std::string::npos);
+  auto unknown = RunCommand(Doppel() + " search --id 5 --model nope --data " + data_ + " 2>&1");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.out.find("no model named 'nope'"), std::string::npos) << unknown.out;
+  auto badfilter = RunCommand(Doppel() + " search --id 5 --filter 'width >>> 3' --data " + data_ + " 2>&1");
+  EXPECT_NE(badfilter.exit_code, 0);
+  auto missing = RunCommand(Doppel() + " search " + dir_.file("nope.jpg") + " --data " + data_ + " 2>&1");
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.out.find("nope.jpg"), std::string::npos) << missing.out;
+}
+
+}  // namespace
+}  // namespace doppel

@@ -1,0 +1,58 @@
+#include "support/image_files.h"
+
+#include <vips/vips.h>
+
+#include <stdexcept>
+
+#include "doppel/image/decode.h"
+
+namespace doppel::testing {
+namespace {
+
+void Check(int rc, const std::string& what) {
+  if (rc != 0) {
+    std::string msg = what + ": " + vips_error_buffer();
+    vips_error_clear();
+    throw std::runtime_error(msg);
+  }
+}
+
+void Save(VipsImage* img, const std::string& path, int q) {
+  bool png = path.size() > 4 && path.substr(path.size() - 4) == ".png";
+  Check(png ? vips_pngsave(img, path.c_str(), nullptr) : vips_jpegsave(img, path.c_str(), "Q", q, nullptr),
+        "save " + path);
+}
+
+}  // namespace
+
+void WriteImage(const ImageU8& img, const std::string& path, int q) {
+  InitImageLibrary();
+  VipsImage* v = vips_image_new_from_memory_copy(img.pixels.data(), img.pixels.size(), img.width, img.height,
+                                                 img.channels, VIPS_FORMAT_UCHAR);
+  if (!v) throw std::runtime_error("vips_image_new_from_memory_copy failed");
+  VipsImage* tagged = nullptr;
+  Check(vips_copy(v, &tagged, "interpretation", img.channels == 1 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB,
+                  nullptr),
+        "copy");
+  g_object_unref(v);
+  Save(tagged, path, q);
+  g_object_unref(tagged);
+}
+
+void WriteEditedCopy(const std::string& src, const std::string& path, double scale, double crop, int q) {
+  InitImageLibrary();
+  VipsImage* in = vips_image_new_from_file(src.c_str(), nullptr);
+  if (!in) Check(-1, "open " + src);
+  VipsImage* resized = nullptr;
+  Check(vips_resize(in, &resized, scale, nullptr), "resize " + src);
+  g_object_unref(in);
+  int w = vips_image_get_width(resized), h = vips_image_get_height(resized);
+  int cw = static_cast<int>(w * crop), ch = static_cast<int>(h * crop);
+  VipsImage* cropped = nullptr;
+  Check(vips_crop(resized, &cropped, (w - cw) / 2, (h - ch) / 2, cw, ch, nullptr), "crop " + src);
+  g_object_unref(resized);
+  Save(cropped, path, q);
+  g_object_unref(cropped);
+}
+
+}  // namespace doppel::testing

@@ -1,0 +1,170 @@
+// doppel index / remove / status.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "commands.h"
+#include "engine_flags.h"
+
+namespace doppel::cli {
+namespace {
+
+struct IndexArgs {
+  EngineFlags engine;
+  std::vector<std::string> paths;
+  std::vector<std::string> models;
+  bool prune = false;
+  bool quiet = false;
+  bool json = false;
+  int commit_every = 32;
+};
+
+// A progress bar on a terminal, a plain line every few seconds otherwise.
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(bool quiet) : quiet_(quiet), tty_(isatty(2)) {}
+  void operator()(const IndexProgress& p) {
+    if (quiet_) return;
+    auto now = std::chrono::steady_clock::now();
+    bool final = p.done == p.total;
+    if (final && final_shown_) return;
+    final_shown_ = final;
+    if (!final && now - last_ < std::chrono::milliseconds(tty_ ? 200 : 5000)) return;
+    last_ = now;
+    double rate = p.seconds > 0 ? p.indexed / p.seconds : 0;
+    double eta = rate > 0 ? (p.total - p.done) / rate : 0;
+    if (tty_) {
+      const int width = 30;
+      int fill = p.total ? int(width * p.done / p.total) : width;
+      std::string bar(fill, '#');
+      bar.resize(width, '.');
+      std::fprintf(stderr, "\r[%s] %lld/%lld files  %.1f img/s  ETA %d:%02d  ", bar.c_str(), (long long)p.done,
+                   (long long)p.total, rate, int(eta) / 60, int(eta) % 60);
+      if (final) std::fprintf(stderr, "\n");
+    } else {
+      std::fprintf(stderr, "doppel index: %lld/%lld files, %lld indexed, %lld skipped, %lld failed, %.1f img/s\n",
+                   (long long)p.done, (long long)p.total, (long long)p.indexed, (long long)p.skipped,
+                   (long long)p.failed, rate);
+    }
+  }
+
+ private:
+  bool quiet_, tty_;
+  bool final_shown_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+int RunIndex(const IndexArgs& a) {
+  auto engine = a.engine.Open();
+  if (!engine.ok()) return Fail("index", engine.status());
+  IndexOptions o;
+  o.models = a.models;
+  o.prune = a.prune;
+  o.commit_every = a.commit_every;
+  ProgressPrinter printer(a.quiet || a.json);
+  auto sum = (*engine)->Index(a.paths, o, [&](const IndexProgress& p) { printer(p); });
+  if (!sum.ok()) return Fail("index", sum.status());
+  const auto& c = sum->counts;
+  if (a.json) {
+    nlohmann::json j{{"found", c.total},          {"indexed", c.indexed},       {"skipped", c.skipped},
+                     {"failed", c.failed},        {"duplicates", sum->duplicates}, {"pruned", sum->pruned},
+                     {"ignored", sum->ignored},   {"seconds", c.seconds},       {"images_per_second", sum->images_per_second}};
+    j["failures"] = nlohmann::json::array();
+    for (const auto& [p, e] : sum->failures) j["failures"].push_back({{"path", p}, {"error", e}});
+    std::cout << j.dump(2) << "\n";
+  } else if (!a.quiet) {
+    std::printf("indexed %lld, skipped %lld (unchanged or known), failed %lld, duplicates %lld, pruned %lld, "
+                "not images %lld; %.1f s, %.1f img/s\n",
+                (long long)c.indexed, (long long)c.skipped, (long long)c.failed, (long long)sum->duplicates,
+                (long long)sum->pruned, (long long)sum->ignored, c.seconds, sum->images_per_second);
+    for (const auto& [p, e] : sum->failures) std::printf("  failed: %s\n", e.c_str());
+  }
+  return 0;
+}
+
+struct RemoveArgs {
+  EngineFlags engine;
+  std::vector<std::string> paths;
+  std::vector<int64_t> ids;
+};
+
+int RunRemove(const RemoveArgs& a) {
+  auto engine = a.engine.Open();
+  if (!engine.ok()) return Fail("remove", engine.status());
+  if (a.paths.empty() && a.ids.empty()) return Fail("remove", Status::InvalidArgument("give PATH... or --id ID"));
+  int64_t n = 0;
+  if (!a.paths.empty()) {
+    auto r = (*engine)->RemovePaths(a.paths);
+    if (!r.ok()) return Fail("remove", r.status());
+    n += *r;
+  }
+  if (!a.ids.empty()) {
+    auto r = (*engine)->RemoveIds(a.ids);
+    if (!r.ok()) return Fail("remove", r.status());
+    n += *r;
+  }
+  std::printf("removed %lld picture(s) from every collection\n", (long long)n);
+  return 0;
+}
+
+struct StatusArgs {
+  EngineFlags engine;
+  bool json = false;
+};
+
+int RunStatus(const StatusArgs& a) {
+  auto engine = a.engine.Open();
+  if (!engine.ok()) return Fail("status", engine.status());
+  auto s = (*engine)->GetStatus();
+  if (!s.ok()) return Fail("status", s.status());
+  if (a.json) {
+    nlohmann::json j{{"data_dir", s->data_dir}, {"files", s->files}, {"disk_bytes", s->disk_bytes}};
+    j["models"] = nlohmann::json::array();
+    for (const auto& m : s->models)
+      j["models"].push_back({{"name", m.model.name}, {"count", m.count}, {"dim", m.model.dim},
+                             {"metric", m.model.metric}, {"index", m.model.index},
+                             {"fingerprint", m.model.fingerprint}});
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("data directory  %s (%s)\n", s->data_dir.c_str(), HumanBytes(s->disk_bytes).c_str());
+  std::printf("indexed paths   %lld\n", (long long)s->files);
+  if (s->models.empty()) std::printf("models          none (add one with `doppel model add`)\n");
+  for (const auto& m : s->models)
+    std::printf("model %-12s %8lld pictures  dim %d  %s  %s  fingerprint %s\n", m.model.name.c_str(),
+                (long long)m.count, m.model.dim, m.model.metric.c_str(), m.model.index.c_str(),
+                m.model.fingerprint.c_str());
+  return 0;
+}
+
+}  // namespace
+
+void RegisterIndex(CLI::App& app, Action* action) {
+  auto ia = std::make_shared<IndexArgs>();
+  CLI::App* index = app.add_subcommand("index", "Index image files and folders (recursively) with every model");
+  ia->engine.Add(index);
+  index->add_option("paths", ia->paths, "files and folders")->required();
+  index->add_option("--model", ia->models, "only these models (repeatable; default: all registered)");
+  index->add_flag("--prune", ia->prune, "remove entries whose files are gone");
+  index->add_flag("--quiet", ia->quiet, "no progress or summary");
+  index->add_flag("--json", ia->json, "print the summary as JSON");
+  index->add_option("--commit-every", ia->commit_every, "images per durable commit (default 32)");
+  index->callback([ia, action] { *action = [ia] { return RunIndex(*ia); }; });
+
+  auto ra = std::make_shared<RemoveArgs>();
+  CLI::App* remove = app.add_subcommand("remove", "Remove images (by path or id) from every collection");
+  ra->engine.Add(remove);
+  remove->add_option("paths", ra->paths, "indexed paths");
+  remove->add_option("--id", ra->ids, "picture ids");
+  remove->callback([ra, action] { *action = [ra] { return RunRemove(*ra); }; });
+
+  auto sa = std::make_shared<StatusArgs>();
+  CLI::App* status = app.add_subcommand("status", "Show models, collections, counts and disk use");
+  sa->engine.Add(status);
+  status->add_flag("--json", sa->json, "print JSON");
+  status->callback([sa, action] { *action = [sa] { return RunStatus(*sa); }; });
+}
+
+}  // namespace doppel::cli

@@ -1,0 +1,233 @@
+// doppel search / compare / duplicates.
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "commands.h"
+#include "engine_flags.h"
+
+namespace doppel::cli {
+namespace {
+
+std::string Shorten(const std::string& s, size_t n) {
+  if (s.size() <= n) return s;
+  return "..." + s.substr(s.size() - (n - 3));
+}
+
+struct SearchArgs {
+  EngineFlags engine;
+  QueryFlags query;
+  std::string model;
+  int k = 10;
+  std::string filter;
+  bool no_collapse = false;
+  bool json = false;
+  int ef = 0;
+};
+
+int RunSearch(const SearchArgs& a) {
+  auto engine = a.engine.Open();
+  if (!engine.ok()) return Fail("search", engine.status());
+  auto q = a.query.Build();
+  if (!q.ok()) return Fail("search", q.status());
+  std::string model = a.model;
+  if (model.empty()) {
+    auto models = (*engine)->ListModels();
+    if (models.empty()) return Fail("search", Status::FailedPrecondition("no models registered"));
+    model = models[0].name;
+  }
+  SearchOptions o;
+  o.k = a.k;
+  o.filter = a.filter;
+  o.collapse_duplicates = !a.no_collapse;
+  o.ef = a.ef;
+  o.exclude_query = false;
+  auto hits = (*engine)->Search(*q, model, o);
+  if (!hits.ok()) return Fail("search", hits.status());
+  if (a.json) {
+    nlohmann::json j{{"model", model}, {"hits", nlohmann::json::array()}};
+    for (const auto& h : *hits) j["hits"].push_back(HitJson(h));
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("%-4s %-10s %-20s %s   (model %s)\n", "rank", "distance", "id", "path", model.c_str());
+  for (const auto& h : *hits) {
+    std::printf("%-4d %-10.4f %-20lld %s", h.rank, h.distance, (long long)h.id, h.path.c_str());
+    if (!h.other_paths.empty()) std::printf("  (+%zu other path%s)", h.other_paths.size(), h.other_paths.size() > 1 ? "s" : "");
+    std::printf("\n");
+  }
+  return 0;
+}
+
+struct CompareArgs {
+  EngineFlags engine;
+  QueryFlags query;
+  std::string models;
+  int k = 10;
+  std::string filter;
+  bool fuse = false;
+  bool json = false;
+};
+
+std::vector<std::string> SplitComma(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string x; std::getline(ss, x, ',');)
+    if (!x.empty()) out.push_back(x);
+  return out;
+}
+
+void PrintComparison(const Comparison& c, const std::string& query, int k) {
+  std::printf("query: %s\n", query.c_str());
+  const int w = 44;
+  std::printf("%-4s", "rank");
+  for (const auto& m : c.models) std::printf(" | %-*s", w, (m + ": distance  path").c_str());
+  std::printf("\n");
+  for (int r = 0; r < k; ++r) {
+    bool any = false;
+    for (const auto& hs : c.hits) any = any || r < int(hs.size());
+    if (!any) break;
+    std::printf("%-4d", r + 1);
+    for (size_t m = 0; m < c.hits.size(); ++m) {
+      if (r < int(c.hits[m].size())) {
+        const Hit& h = c.hits[m][r];
+        // Mark hits the other model also returned.
+        bool shared = false;
+        for (size_t o = 0; o < c.hits.size(); ++o)
+          if (o != m)
+            for (const auto& x : c.hits[o]) shared = shared || x.id == h.id;
+        char cell[256];
+        std::snprintf(cell, sizeof cell, "%s%8.4f  %s", shared ? "*" : " ", h.distance,
+                      Shorten(h.path, w - 12).c_str());
+        std::printf(" | %-*s", w, cell);
+      } else {
+        std::printf(" | %-*s", w, "");
+      }
+    }
+    std::printf("\n");
+  }
+  std::printf("* = returned by both models\n");
+  std::printf("overlap@%d: %.2f   rank correlation on shared hits (Spearman): %s\n", k, c.overlap,
+              std::isnan(c.rank_correlation) ? "n/a (fewer than 2 shared)"
+                                             : std::to_string(c.rank_correlation).substr(0, 5).c_str());
+  for (size_t m = 0; m < c.models.size(); ++m)
+    std::printf("distance scale %-12s min %.4f  mean %.4f  max %.4f\n", c.models[m].c_str(),
+                c.distance_scales[m].min, c.distance_scales[m].mean, c.distance_scales[m].max);
+  std::printf("(distances of different models are not comparable; rankings are)\n");
+  if (!c.fused.empty()) {
+    std::printf("fused (reciprocal rank fusion):\n");
+    for (const auto& h : c.fused) std::printf("  %-3d score %.4f  %s\n", h.rank, h.distance, h.path.c_str());
+  }
+}
+
+int RunCompare(const CompareArgs& a) {
+  auto engine = a.engine.Open();
+  if (!engine.ok()) return Fail("compare", engine.status());
+  auto q = a.query.Build();
+  if (!q.ok()) return Fail("compare", q.status());
+  std::vector<std::string> models = SplitComma(a.models);
+  if (models.empty())
+    for (const auto& m : (*engine)->ListModels()) models.push_back(m.name);
+  SearchOptions o;
+  o.k = a.k;
+  o.filter = a.filter;
+  auto c = (*engine)->Compare(*q, models, o, a.fuse);
+  if (!c.ok()) return Fail("compare", c.status());
+  if (a.json) {
+    nlohmann::json j{{"models", c->models}, {"overlap", c->overlap}};
+    j["rank_correlation"] = std::isnan(c->rank_correlation) ? nlohmann::json(nullptr) : nlohmann::json(c->rank_correlation);
+    j["hits"] = nlohmann::json::array();
+    for (const auto& hs : c->hits) {
+      nlohmann::json l = nlohmann::json::array();
+      for (const auto& h : hs) l.push_back(HitJson(h));
+      j["hits"].push_back(l);
+    }
+    j["distance_scales"] = nlohmann::json::array();
+    for (const auto& s : c->distance_scales) j["distance_scales"].push_back({{"min", s.min}, {"mean", s.mean}, {"max", s.max}});
+    if (a.fuse) {
+      j["fused"] = nlohmann::json::array();
+      for (const auto& h : c->fused) j["fused"].push_back(HitJson(h));
+    }
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  PrintComparison(*c, !a.query.image.empty() ? a.query.image : !a.query.path.empty() ? a.query.path : std::to_string(a.query.id), a.k);
+  return 0;
+}
+
+struct DupArgs {
+  EngineFlags engine;
+  std::string model;
+  float threshold = 0.05f;
+  bool json = false;
+};
+
+int RunDuplicates(const DupArgs& a) {
+  auto engine = a.engine.Open();
+  if (!engine.ok()) return Fail("duplicates", engine.status());
+  std::string model = a.model;
+  if (model.empty()) {
+    auto models = (*engine)->ListModels();
+    if (models.empty()) return Fail("duplicates", Status::FailedPrecondition("no models registered"));
+    model = models[0].name;
+  }
+  auto groups = (*engine)->Duplicates(model, a.threshold);
+  if (!groups.ok()) return Fail("duplicates", groups.status());
+  if (a.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& g : *groups) {
+      nlohmann::json l = nlohmann::json::array();
+      for (const auto& h : g.members) l.push_back(HitJson(h));
+      j.push_back(l);
+    }
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("%zu group(s) of near-duplicates (model %s, threshold %.4f)\n", groups->size(), model.c_str(), a.threshold);
+  int n = 0;
+  for (const auto& g : *groups) {
+    std::printf("group %d (%zu pictures)\n", ++n, g.members.size());
+    for (const auto& h : g.members) std::printf("  %8.4f  %s\n", h.distance, h.path.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void RegisterSearch(CLI::App& app, Action* action) {
+  auto sa = std::make_shared<SearchArgs>();
+  CLI::App* search = app.add_subcommand("search", "Find the images most similar to a query");
+  sa->engine.Add(search);
+  sa->query.Add(search);
+  search->add_option("--model,-m", sa->model, "model (default: the first registered)");
+  search->add_option("-k", sa->k, "number of results (default 10)");
+  search->add_option("--filter", sa->filter, "filter over fields, e.g. \"width >= 640 AND format == 'jpeg'\"");
+  search->add_flag("--no-collapse", sa->no_collapse, "one row per path when a picture is stored under several");
+  search->add_option("--ef", sa->ef, "HNSW search beam for this query");
+  search->add_flag("--json", sa->json, "print JSON");
+  search->callback([sa, action] { *action = [sa] { return RunSearch(*sa); }; });
+
+  auto ca = std::make_shared<CompareArgs>();
+  CLI::App* compare = app.add_subcommand("compare", "Search with several models side by side: overlap, ranks, scales");
+  ca->engine.Add(compare);
+  ca->query.Add(compare);
+  compare->add_option("--models", ca->models, "comma-separated models (default: all registered)");
+  compare->add_option("-k", ca->k, "number of results (default 10)");
+  compare->add_option("--filter", ca->filter, "filter over fields");
+  compare->add_flag("--fuse", ca->fuse, "also merge the lists by reciprocal rank fusion");
+  compare->add_flag("--json", ca->json, "print JSON");
+  compare->callback([ca, action] { *action = [ca] { return RunCompare(*ca); }; });
+
+  auto da = std::make_shared<DupArgs>();
+  CLI::App* dup = app.add_subcommand("duplicates", "Groups of near-duplicate images");
+  da->engine.Add(dup);
+  dup->add_option("--model,-m", da->model, "model (default: the first registered)");
+  dup->add_option("--threshold", da->threshold,
+                  "largest distance (L2 metric: squared, on unit vectors) or smallest similarity (IP/COSINE) "
+                  "that makes two pictures duplicates (default 0.05)");
+  dup->add_flag("--json", da->json, "print JSON");
+  dup->callback([da, action] { *action = [da] { return RunDuplicates(*da); }; });
+}
+
+}  // namespace doppel::cli

@@ -1,0 +1,37 @@
+// Flags shared by the subcommands that open a data directory, and result formatting helpers.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "doppel/engine/engine.h"
+
+namespace doppel::cli {
+
+struct EngineFlags {
+  std::string data;  // --data, else $DOPPEL_DATA, else ./doppel-data
+  int threads = 0;
+  int batch = 8;
+  void Add(CLI::App* cmd);
+  Result<std::unique_ptr<Engine>> Open() const;
+};
+
+nlohmann::json FieldValueJson(const FieldValue& v);
+nlohmann::json HitJson(const Hit& h);
+// "1.23 MB" etc.
+std::string HumanBytes(int64_t n);
+// Prints "doppel <cmd>: <status>" on stderr and returns the exit code for it (2 for bad input, 1 otherwise).
+int Fail(const std::string& cmd, const Status& st);
+
+// A query from the common flags: an image file, --id or --path.
+struct QueryFlags {
+  std::string image;
+  int64_t id = 0;
+  std::string path;
+  void Add(CLI::App* cmd);
+  Result<SearchQuery> Build() const;
+};
+
+}  // namespace doppel::cli
