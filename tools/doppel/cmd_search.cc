@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "commands.h"
+#include "compare_report.h"
+#include "doppel/engine/walk.h"
 #include "engine_flags.h"
 
 namespace doppel::cli {
@@ -68,6 +70,8 @@ struct CompareArgs {
   std::string filter;
   bool fuse = false;
   bool json = false;
+  std::string queries;  // a folder of query images: write a report
+  std::string report = "compare-report.html";
 };
 
 std::vector<std::string> SplitComma(const std::string& s) {
@@ -121,9 +125,44 @@ void PrintComparison(const Comparison& c, const std::string& query, int k) {
   }
 }
 
+int RunCompareSet(const CompareArgs& a, Engine& engine, const std::vector<std::string>& models) {
+  WalkResult w = FindImages({a.queries});
+  if (w.images.empty()) return Fail("compare", Status::InvalidArgument(a.queries + ": no images"));
+  SearchOptions o;
+  o.k = a.k;
+  o.filter = a.filter;
+  std::vector<QueryComparison> results;
+  for (const auto& f : w.images) {
+    SearchQuery q;
+    q.image_path = f.path;
+    auto c = engine.Compare(q, models, o, a.fuse);
+    if (!c.ok()) {
+      std::fprintf(stderr, "doppel compare: skipped %s\n", c.status().ToString().c_str());
+      continue;
+    }
+    results.push_back({f.path, std::move(c).value()});
+  }
+  std::string json_path = a.report;
+  if (json_path.size() > 5 && json_path.substr(json_path.size() - 5) == ".html") json_path.resize(json_path.size() - 5);
+  json_path += ".json";
+  Status st = WriteCompareReport(results, a.k, a.report, json_path);
+  if (!st.ok()) return Fail("compare", st);
+  double mean = 0;
+  for (const auto& r : results) mean += r.comparison.overlap;
+  std::printf("%zu queries, mean overlap@%d %.3f; wrote %s and %s\n", results.size(), a.k,
+              results.empty() ? 0.0 : mean / results.size(), a.report.c_str(), json_path.c_str());
+  return 0;
+}
+
 int RunCompare(const CompareArgs& a) {
   auto engine = a.engine.Open();
   if (!engine.ok()) return Fail("compare", engine.status());
+  if (!a.queries.empty()) {
+    std::vector<std::string> models = SplitComma(a.models);
+    if (models.empty())
+      for (const auto& m : (*engine)->ListModels()) models.push_back(m.name);
+    return RunCompareSet(a, **engine, models);
+  }
   auto q = a.query.Build();
   if (!q.ok()) return Fail("compare", q.status());
   std::vector<std::string> models = SplitComma(a.models);
@@ -217,6 +256,8 @@ void RegisterSearch(CLI::App& app, Action* action) {
   compare->add_option("--filter", ca->filter, "filter over fields");
   compare->add_flag("--fuse", ca->fuse, "also merge the lists by reciprocal rank fusion");
   compare->add_flag("--json", ca->json, "print JSON");
+  compare->add_option("--queries", ca->queries, "a folder of query images: write an HTML report and a JSON file");
+  compare->add_option("--report", ca->report, "report file for --queries (default compare-report.html)");
   compare->callback([ca, action] { *action = [ca] { return RunCompare(*ca); }; });
 
   auto da = std::make_shared<DupArgs>();
