@@ -238,6 +238,26 @@ TEST_F(CliTest, CompareAndDuplicatesOnPicturesAndTheirCopies) {
   EXPECT_LE(overlap, 1.0);
   EXPECT_EQ(cj["fused"][0]["path"], Img("o2.jpg"));
 
+  // Over a query set: an HTML report with inline plots and thumbnails, and its JSON twin.
+  fs::create_directories(dir_.file("queries"));
+  for (int i : {0, 3}) fs::copy_file(Img("o" + std::to_string(i) + "-small.jpg"), dir_.file("queries/q" + std::to_string(i) + ".jpg"));
+  auto rep = D("compare --queries " + dir_.file("queries") + " --models a,b -k 3 --report " + dir_.file("r.html") +
+               " --data " + data_);
+  ASSERT_EQ(rep.exit_code, 0) << rep.out;
+  std::string html = testing::ReadFile(dir_.file("r.html"));
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_NE(html.find("data:image/jpeg;base64,"), std::string::npos);
+  json rj = json::parse(testing::ReadFile(dir_.file("r.json")));
+  EXPECT_EQ(rj["queries"].size(), 2u);
+  EXPECT_EQ(rj["models"], json({"a", "b"}));
+  for (const auto& q : rj["queries"]) {
+    // A copy's original is among its top 3 in model a.
+    std::string stem = fs::path(q["query"].get<std::string>()).stem().string().substr(1);
+    bool found = false;
+    for (const auto& h : q["hits"][0]) found = found || h["path"] == Img("o" + stem + ".jpg");
+    EXPECT_TRUE(found) << q.dump();
+  }
+
   // The copies are each original's nearest neighbours (the property duplicates relies on) in model a.
   double max_copy = 0, min_other = 1e9;
   for (size_t i = 0; i < photos.size(); ++i) {
