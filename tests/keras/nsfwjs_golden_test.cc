@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "doppel/keras/import.h"
 #include "keras/keras_test_util.h"
@@ -112,6 +113,19 @@ TEST(KerasNsfwjsGolden, MobileNetV2TapsAndEmbeddings) {
   EXPECT_LT(max_err_gem, 2e-5) << "GeM3 embedding";
   EXPECT_LT(max_err_gmp, 2e-5) << "GMP embedding";
 
+  // Provenance: every converted layer up to the tap is frozen ImageNet weight, and the file says so.
+  {
+    onnx::ModelProto m;
+    ASSERT_TRUE(m.ParseFromString(tapped->model_bytes));
+    std::map<std::string, std::string> meta;
+    for (const auto& e : m.metadata_props()) meta[e.key()] = e.value();
+    RecordProperty("frozen_layers", meta["doppel.keras.frozen_layers"]);
+    EXPECT_EQ(meta["doppel.keras.frozen_layers"].rfind("all ", 0), 0u) << meta["doppel.keras.frozen_layers"];
+    EXPECT_NE(meta["doppel.keras.stored_dtypes"].find("uint8"), std::string::npos);
+    EXPECT_NE(meta["doppel.license"].find("MIT"), std::string::npos);
+    EXPECT_NE(meta["doppel.weights"].find("nsfwjs 4.4.0"), std::string::npos);
+  }
+
   // The same embedding with the pooling baked into the graph.
   options.pool = "gem";
   options.pool_in_graph = true;
@@ -154,6 +168,13 @@ TEST(KerasNsfwjsGolden, InceptionV3Mixed5) {
   FloatTensor fm = RunModel(r->model_bytes, r->input_name, in, {r->output_name})[0];
   ASSERT_EQ(fm.shape, (std::vector<int64_t>{1, 768, 17, 17}));
   for (float x : fm.data) ASSERT_TRUE(std::isfinite(x) && x >= 0.0f);  // a concat of ReLU outputs
+  onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromString(r->model_bytes));
+  for (const auto& e : m.metadata_props())
+    if (e.key() == "doppel.keras.frozen_layers") {
+      RecordProperty("frozen_layers", e.value());
+      EXPECT_EQ(e.value().rfind("all ", 0), 0u) << e.value();
+    }
   EXPECT_NE(r->sidecar_json.find("\"pool\": \"max\""), std::string::npos) << r->sidecar_json;
   EXPECT_NE(r->sidecar_json.find("\"width\": 299"), std::string::npos) << r->sidecar_json;
 }
