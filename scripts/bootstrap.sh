@@ -9,6 +9,8 @@
 #    - the shared library from the npm package onnxruntime-node (npm pack only: its install script is never run);
 #    - the C/C++ API headers from Debian 13's libonnxruntime-dev, fetched with apt-get download through a private
 #      sources list and private state folders (Debian 13 is never added to this machine's sources).
+# 3. The Keras models of the npm package nsfwjs (scripts/fetch-nsfwjs.sh), from which doppel builds its pretrained
+#    built-in models, into third_party/nsfwjs (git-ignored).
 set -euo pipefail
 
 ORT_NPM_VERSION=1.30.0
@@ -33,14 +35,17 @@ packages=(
   libonnx-dev libprotobuf-dev protobuf-compiler
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libhdf5-dev
   opencv-doc
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-# npm is only needed to fetch the ONNX Runtime package; a machine with Node.js from elsewhere may have it already.
-if ! command -v npm >/dev/null && [ ! -f "$ort/lib/libonnxruntime.so.1" ]; then missing+=(npm); fi
+# npm (and Node.js) fetch ONNX Runtime and the nsfwjs models; a machine with Node.js from elsewhere may have them.
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+  if [ ! -f "$ort/lib/libonnxruntime.so.1" ] || [ ! -f "$tp/nsfwjs/VERSION" ]; then missing+=(npm); fi
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   apt-get update -q
@@ -100,4 +105,6 @@ if [ ! -f "$ort/include/onnxruntime_cxx_api.h" ] || [ "$(cat "$ort/include/VERSI
 else
   log "ONNX Runtime headers $ORT_DEB_VERSION: present"
 fi
+# --- 3. The built-in pretrained models' weights (npm package nsfwjs, MIT) ---------------------------------------
+bash "$root/scripts/fetch-nsfwjs.sh" "$tp/nsfwjs"
 log "done"
