@@ -64,6 +64,7 @@ TEST(KerasErrors, TruncatedShardNamesTheFileAndTensor) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), Status::Code::kCorruption);
     EXPECT_TRUE(Contains(r.status().message(), last)) << r.status().ToString();
+    RecordProperty(quantize ? "uint8" : "float32", r.status().ToString());
     EXPECT_TRUE(Contains(r.status().message(), "'conv/bias'")) << r.status().ToString();
   }
 }
