@@ -153,7 +153,8 @@ TEST_P(store_filtered_search, EqualsBruteForceOverFilteredSet) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Indexes, store_filtered_search, ::testing::Values("FLAT", "HNSW,M=16,efConstruction=100,ef=64"));
+INSTANTIATE_TEST_SUITE_P(Indexes, store_filtered_search, ::testing::Values("FLAT", "HNSW,M=16,efConstruction=100,ef=64", "IVF_FLAT,nlist=16,nprobe=16",
+                                           "IVF_SQ8,nlist=16,nprobe=16"));
 
 }  // namespace
 }  // namespace doppel
