@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "doppel/engine/builtin.h"
+#include "doppel/keras/import.h"
 #include "doppel/model/onnx_model.h"
 #include "engine_flags.h"
 #include "model_flags.h"
@@ -162,6 +164,40 @@ int RunRemoveModel(const NameArgs& a) {
   return 0;
 }
 
+struct ImportArgs {
+  std::string src;
+  std::string out;
+  keras::KerasImportOptions options;
+};
+
+int RunImport(const ImportArgs& a) {
+  Status st = keras::ImportKeras(a.src, a.out, a.options);
+  if (!st.ok()) return Fail("model import keras", st);
+  std::printf("wrote %s and %s\n", a.out.c_str(), SidecarPath(a.out).c_str());
+  return 0;
+}
+
+struct BuiltinArgs {
+  EngineFlags engine;
+  std::vector<std::string> names;
+};
+
+int RunAddBuiltin(const BuiltinArgs& a) {
+  auto engine = a.engine.Open();
+  if (!engine.ok()) return Fail("model add-builtin", engine.status());
+  std::vector<std::string> names = a.names.empty() ? BuiltinModelNames() : a.names;
+  for (const auto& n : names) {
+    if ((*engine)->GetModel(n).ok()) {
+      std::printf("model %s: already registered\n", n.c_str());
+      continue;
+    }
+    auto e = AddBuiltinModel(**engine, n);
+    if (!e.ok()) return Fail("model add-builtin", e.status());
+    std::printf("added built-in model %s: dim %d, fingerprint %s\n", e->name.c_str(), e->dim, e->fingerprint.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 void RegisterModel(CLI::App& app, Action* action) {
@@ -183,6 +219,26 @@ void RegisterModel(CLI::App& app, Action* action) {
   addc->add_option("--metric", add->metric, "L2 (default), IP or COSINE");
   addc->add_option("--index", add->index, "FLAT, HNSW (default), HNSW,M=16,efConstruction=200,ef=64, IVF_FLAT, IVF_SQ8, IVF_PQ");
   addc->callback([add, action] { *action = [add] { return RunAdd(*add); }; });
+
+  auto imp = std::make_shared<ImportArgs>();
+  CLI::App* importc = model->add_subcommand("import", "Convert a model from another framework to ONNX");
+  importc->require_subcommand(1);
+  CLI::App* kerasc = importc->add_subcommand("keras", "Keras (TF.js layers-model folder or model.json, or HDF5 .h5) -> ONNX + preprocessing sidecar");
+  kerasc->add_option("src", imp->src, "model.json, its folder, or a .h5 file")->required()->check(CLI::ExistingPath);
+  kerasc->add_option("--out,-o", imp->out, "output .onnx file (the sidecar is written next to it)")->required();
+  kerasc->add_option("--tap", imp->options.tap, "cut the model at this layer (its output becomes the embedding)");
+  kerasc->add_option("--pool", imp->options.pool, "global pooling of a 4-D output: avg, max, gem");
+  kerasc->add_option("--gem-p", imp->options.gem_p, "GeM exponent (default 3)");
+  kerasc->add_flag("--pool-in-graph", imp->options.pool_in_graph, "add the pooling to the ONNX graph instead of the spec");
+  kerasc->add_option("--input-size", imp->options.input_size, "square input side when the model does not fix it");
+  kerasc->add_option("--preset", imp->options.preset, "preprocessing preset for the sidecar (default: x/255, RGB, bilinear stretch)");
+  kerasc->callback([imp, action] { *action = [imp] { return RunImport(*imp); }; });
+
+  auto bi = std::make_shared<BuiltinArgs>();
+  CLI::App* bic = model->add_subcommand("add-builtin", "Build and register the built-in pretrained models (mobilenet_v2, inception_v3)");
+  bi->engine.Add(bic);
+  bic->add_option("names", bi->names, "which (default: all)");
+  bic->callback([bi, action] { *action = [bi] { return RunAddBuiltin(*bi); }; });
 
   auto list = std::make_shared<NameArgs>();
   CLI::App* listc = model->add_subcommand("list", "List registered models");

@@ -17,6 +17,58 @@ std::string Shorten(const std::string& s, size_t n) {
   return "..." + s.substr(s.size() - (n - 3));
 }
 
+}  // namespace
+
+void PrintComparison(const Comparison& c, const std::string& query, int k) {
+  std::printf("query: %s\n", query.c_str());
+  // Paths in the query's folder are shown by their file name.
+  std::string base = query.substr(0, query.rfind('/') + 1);
+  auto show = [&](const std::string& p) {
+    return !base.empty() && p.compare(0, base.size(), base) == 0 ? p.substr(base.size()) : p;
+  };
+  const int w = 44;
+  std::printf("%-4s", "rank");
+  for (const auto& m : c.models) std::printf(" | %-*s", w, (m + ": distance  path").c_str());
+  std::printf("\n");
+  for (int r = 0; r < k; ++r) {
+    bool any = false;
+    for (const auto& hs : c.hits) any = any || r < int(hs.size());
+    if (!any) break;
+    std::printf("%-4d", r + 1);
+    for (size_t m = 0; m < c.hits.size(); ++m) {
+      if (r < int(c.hits[m].size())) {
+        const Hit& h = c.hits[m][r];
+        // Mark hits the other model also returned.
+        bool shared = false;
+        for (size_t o = 0; o < c.hits.size(); ++o)
+          if (o != m)
+            for (const auto& x : c.hits[o]) shared = shared || x.id == h.id;
+        char cell[256];
+        std::snprintf(cell, sizeof cell, "%s%8.4f  %s", shared ? "*" : " ", h.distance,
+                      Shorten(show(h.path), w - 12).c_str());
+        std::printf(" | %-*s", w, cell);
+      } else {
+        std::printf(" | %-*s", w, "");
+      }
+    }
+    std::printf("\n");
+  }
+  std::printf("* = returned by both models\n");
+  std::printf("overlap@%d: %.2f   rank correlation on shared hits (Spearman): %s\n", k, c.overlap,
+              std::isnan(c.rank_correlation) ? "n/a (fewer than 2 shared)"
+                                             : std::to_string(c.rank_correlation).substr(0, 5).c_str());
+  for (size_t m = 0; m < c.models.size(); ++m)
+    std::printf("distance scale %-12s min %.4f  mean %.4f  max %.4f\n", c.models[m].c_str(),
+                c.distance_scales[m].min, c.distance_scales[m].mean, c.distance_scales[m].max);
+  std::printf("(distances of different models are not comparable; rankings are)\n");
+  if (!c.fused.empty()) {
+    std::printf("fused (reciprocal rank fusion):\n");
+    for (const auto& h : c.fused) std::printf("  %-3d score %.4f  %s\n", h.rank, h.distance, h.path.c_str());
+  }
+}
+
+namespace {
+
 struct SearchArgs {
   EngineFlags engine;
   QueryFlags query;
@@ -80,49 +132,6 @@ std::vector<std::string> SplitComma(const std::string& s) {
   for (std::string x; std::getline(ss, x, ',');)
     if (!x.empty()) out.push_back(x);
   return out;
-}
-
-void PrintComparison(const Comparison& c, const std::string& query, int k) {
-  std::printf("query: %s\n", query.c_str());
-  const int w = 44;
-  std::printf("%-4s", "rank");
-  for (const auto& m : c.models) std::printf(" | %-*s", w, (m + ": distance  path").c_str());
-  std::printf("\n");
-  for (int r = 0; r < k; ++r) {
-    bool any = false;
-    for (const auto& hs : c.hits) any = any || r < int(hs.size());
-    if (!any) break;
-    std::printf("%-4d", r + 1);
-    for (size_t m = 0; m < c.hits.size(); ++m) {
-      if (r < int(c.hits[m].size())) {
-        const Hit& h = c.hits[m][r];
-        // Mark hits the other model also returned.
-        bool shared = false;
-        for (size_t o = 0; o < c.hits.size(); ++o)
-          if (o != m)
-            for (const auto& x : c.hits[o]) shared = shared || x.id == h.id;
-        char cell[256];
-        std::snprintf(cell, sizeof cell, "%s%8.4f  %s", shared ? "*" : " ", h.distance,
-                      Shorten(h.path, w - 12).c_str());
-        std::printf(" | %-*s", w, cell);
-      } else {
-        std::printf(" | %-*s", w, "");
-      }
-    }
-    std::printf("\n");
-  }
-  std::printf("* = returned by both models\n");
-  std::printf("overlap@%d: %.2f   rank correlation on shared hits (Spearman): %s\n", k, c.overlap,
-              std::isnan(c.rank_correlation) ? "n/a (fewer than 2 shared)"
-                                             : std::to_string(c.rank_correlation).substr(0, 5).c_str());
-  for (size_t m = 0; m < c.models.size(); ++m)
-    std::printf("distance scale %-12s min %.4f  mean %.4f  max %.4f\n", c.models[m].c_str(),
-                c.distance_scales[m].min, c.distance_scales[m].mean, c.distance_scales[m].max);
-  std::printf("(distances of different models are not comparable; rankings are)\n");
-  if (!c.fused.empty()) {
-    std::printf("fused (reciprocal rank fusion):\n");
-    for (const auto& h : c.fused) std::printf("  %-3d score %.4f  %s\n", h.rank, h.distance, h.path.c_str());
-  }
 }
 
 int RunCompareSet(const CompareArgs& a, Engine& engine, const std::vector<std::string>& models) {

@@ -15,5 +15,6 @@ void RegisterEmbed(CLI::App& app, Action* action);
 void RegisterModel(CLI::App& app, Action* action);
 void RegisterIndex(CLI::App& app, Action* action);   // index, remove, status
 void RegisterSearch(CLI::App& app, Action* action);  // search, compare, duplicates
+void RegisterDemo(CLI::App& app, Action* action);
 
 }  // namespace doppel::cli

@@ -25,6 +25,9 @@ std::string HumanBytes(int64_t n);
 // Prints "doppel <cmd>: <status>" on stderr and returns the exit code for it (2 for bad input, 1 otherwise).
 int Fail(const std::string& cmd, const Status& st);
 
+// Prints several models' hits side by side with overlap, rank correlation and distance scales.
+void PrintComparison(const Comparison& c, const std::string& query, int k);
+
 // A query from the common flags: an image file, --id or --path.
 struct QueryFlags {
   std::string image;

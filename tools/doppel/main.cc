@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   doppel::cli::RegisterModel(app, &action);
   doppel::cli::RegisterIndex(app, &action);
   doppel::cli::RegisterSearch(app, &action);
+  doppel::cli::RegisterDemo(app, &action);
   CLI11_PARSE(app, argc, argv);
   return action ? action() : 0;
 }

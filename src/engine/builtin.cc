@@ -1,0 +1,36 @@
+#include "doppel/engine/builtin.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "doppel/keras/import.h"
+
+namespace doppel {
+namespace fs = std::filesystem;
+
+std::string NsfwjsDir() {
+  const char* env = std::getenv("DOPPEL_NSFWJS_DIR");
+  if (env && *env) return env;
+  return DOPPEL_DEFAULT_NSFWJS_DIR;
+}
+
+std::vector<std::string> BuiltinModelNames() { return keras::BuiltinKerasModelNames(); }
+
+Result<ModelEntry> AddBuiltinModel(Engine& engine, const std::string& name, const AddModelOptions& options) {
+  DOPPEL_ASSIGN_OR_RETURN(keras::BuiltinKerasModel b, keras::BuiltinKeras(name));
+  fs::path src = fs::path(NsfwjsDir()) / b.subfolder;
+  if (!fs::exists(src / "model.json"))
+    return Status::NotFound(src.string() + "/model.json not found: the built-in models are built from the npm "
+                            "package nsfwjs; run `bash scripts/bootstrap.sh` (or set DOPPEL_NSFWJS_DIR)");
+  fs::path tmp = fs::path(engine.data_dir()) / "models" / (".import-" + name + ".onnx");
+  Status st = keras::ImportKeras(src.string(), tmp.string(), b.options);
+  if (!st.ok()) return st.WithContext("building built-in model " + name);
+  auto spec = LoadSidecar(tmp.string());
+  Result<ModelEntry> added = spec.ok() ? engine.AddModel(name, tmp.string(), *spec, options) : spec.status();
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  fs::remove(SidecarPath(tmp.string()), ec);
+  return added;
+}
+
+}  // namespace doppel
