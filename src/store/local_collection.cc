@@ -132,7 +132,7 @@ void LocalCollection::Warn(const std::string& msg) const {
 
 void LocalCollection::MarkDropped() {
   std::lock_guard<std::mutex> w(writer_mu_);
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::unique_lock<RwLock> l(mu_);
   dropped_ = true;
   db_.reset();
   std::lock_guard<std::mutex> r(read_mu_);
@@ -292,7 +292,7 @@ Status LocalCollection::LoadSnapshot(int64_t* watermark) {
 
 Status LocalCollection::SaveSnapshotLocked() {
   // Readers may run meanwhile (the index is only read); writers are excluded by writer_mu_.
-  std::shared_lock<std::shared_mutex> l(mu_);
+  std::shared_lock<RwLock> l(mu_);
   int64_t gen = snapshot_gen_ + 1;
   std::string bin_path = dir_ + "/index-" + std::to_string(gen) + ".bin";
   DOPPEL_RETURN_IF_ERROR(index_->Save(bin_path));
@@ -346,7 +346,7 @@ Status LocalCollection::Compact() {
     DOPPEL_ASSIGN_OR_RETURN(auto st, read_db_->Prepare("SELECT id, vector FROM entities ORDER BY seq"));
     std::vector<uint32_t> slots;
     std::vector<uint8_t> buf;
-    std::shared_lock<std::shared_mutex> l(mu_);
+    std::shared_lock<RwLock> l(mu_);
     while (true) {
       DOPPEL_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
@@ -375,7 +375,7 @@ Status LocalCollection::Compact() {
     if (!slots.empty()) DOPPEL_RETURN_IF_ERROR(index->Add(slots.size(), slots.data(), buf.data()));
   }
   {
-    std::unique_lock<std::shared_mutex> l(mu_);
+    std::unique_lock<RwLock> l(mu_);
     slot_ids_ = std::move(slot_ids);
     id_slot_ = std::move(id_slot);
     alive_ = Bitmap(slot_ids_.size(), true);
@@ -538,7 +538,7 @@ Result<std::vector<int64_t>> LocalCollection::Write(const std::vector<Entity>& e
     DOPPEL_RETURN_IF_ERROR(ms.Run());
   }
   {
-    std::unique_lock<std::shared_mutex> l(mu_);
+    std::unique_lock<RwLock> l(mu_);
     DOPPEL_RETURN_IF_ERROR(tx.Commit());
     next_auto_id_ = next_auto;
     std::vector<uint32_t> slots(entities.size());
@@ -578,7 +578,7 @@ Result<int64_t> LocalCollection::DeleteByFilter(const std::string& filter) {
   std::lock_guard<std::mutex> w(writer_mu_);
   std::vector<int64_t> ids;
   {
-    std::shared_lock<std::shared_mutex> l(mu_);
+    std::shared_lock<RwLock> l(mu_);
     DOPPEL_ASSIGN_OR_RETURN(Bitmap m, Match(filter));
     for (size_t s = 0; s < m.size(); ++s)
       if (m.Test(s)) ids.push_back(slot_ids_[s]);
@@ -603,7 +603,7 @@ Result<int64_t> LocalCollection::DeleteIds(const std::vector<int64_t>& ids) {
     DOPPEL_RETURN_IF_ERROR(st.Run());
   }
   {
-    std::unique_lock<std::shared_mutex> l(mu_);
+    std::unique_lock<RwLock> l(mu_);
     DOPPEL_RETURN_IF_ERROR(tx.Commit());
     // Tombstones: the slot stays in the index (excluded from every search by alive_) until Compact().
     for (uint32_t s : slots) alive_.Set(s, false);
@@ -686,7 +686,7 @@ Result<std::vector<Entity>> LocalCollection::Get(const std::vector<int64_t>& ids
   DOPPEL_RETURN_IF_ERROR(CheckOpen());
   bool want_vector;
   DOPPEL_RETURN_IF_ERROR(CheckOutputFields(output_fields, &want_vector));
-  std::shared_lock<std::shared_mutex> l(mu_);
+  std::shared_lock<RwLock> l(mu_);
   DOPPEL_RETURN_IF_ERROR(CheckOpen());
   std::vector<Entity> out;
   for (int64_t id : ids) {
@@ -704,7 +704,7 @@ Result<std::vector<Entity>> LocalCollection::Query(const QueryRequest& req) {
   bool want_vector;
   DOPPEL_RETURN_IF_ERROR(CheckOutputFields(req.output_fields, &want_vector));
   if (req.offset < 0) return Status::InvalidArgument(Where() + ": negative offset " + std::to_string(req.offset));
-  std::shared_lock<std::shared_mutex> l(mu_);
+  std::shared_lock<RwLock> l(mu_);
   DOPPEL_RETURN_IF_ERROR(CheckOpen());
   DOPPEL_ASSIGN_OR_RETURN(Bitmap m, Match(req.filter));
   std::vector<std::pair<int64_t, uint32_t>> hits;
@@ -725,7 +725,7 @@ Result<std::vector<Entity>> LocalCollection::Query(const QueryRequest& req) {
 
 Result<int64_t> LocalCollection::Count(const std::string& filter) {
   DOPPEL_RETURN_IF_ERROR(CheckOpen());
-  std::shared_lock<std::shared_mutex> l(mu_);
+  std::shared_lock<RwLock> l(mu_);
   if (filter.empty()) return live_count_;
   DOPPEL_ASSIGN_OR_RETURN(Bitmap m, Match(filter));
   return static_cast<int64_t>(m.Count());
@@ -778,7 +778,7 @@ Result<SearchResults> LocalCollection::Search(const SearchRequest& r) {
   DOPPEL_RETURN_IF_ERROR(CheckOutputFields(r.output_fields, &want_vector));
   if (want_vector)
     return Status::InvalidArgument(Where() + ": search does not return vectors; use Get on the hit ids");
-  std::shared_lock<std::shared_mutex> l(mu_);
+  std::shared_lock<RwLock> l(mu_);
   DOPPEL_RETURN_IF_ERROR(CheckOpen());
   DOPPEL_ASSIGN_OR_RETURN(Bitmap allow, Match(r.filter));
   IndexSearchParams p;
@@ -809,7 +809,7 @@ Result<SearchResults> LocalCollection::Search(const SearchRequest& r) {
 
 Result<CollectionInfo> LocalCollection::Describe() {
   DOPPEL_RETURN_IF_ERROR(CheckOpen());
-  std::shared_lock<std::shared_mutex> l(mu_);
+  std::shared_lock<RwLock> l(mu_);
   CollectionInfo info;
   info.schema = schema_;
   info.count = live_count_;

@@ -21,6 +21,7 @@
 
 #include "doppel/store/store.h"
 #include "store/columns.h"
+#include "store/rw_lock.h"
 #include "store/sqlite_db.h"
 #include "store/vector_index.h"
 
@@ -94,7 +95,7 @@ class LocalCollection final : public Collection {
   std::unique_ptr<sqlite::Db> read_db_;
 
   // In-memory state: shared for reads, exclusive to apply a committed batch.
-  mutable std::shared_mutex mu_;
+  mutable RwLock mu_;
   std::vector<int64_t> slot_ids_;                 // slot -> id (ids of dead slots kept for reuse)
   std::unordered_map<int64_t, uint32_t> id_slot_;  // id -> slot, for every slot
   Bitmap alive_;                                  // slot holds a live entity
