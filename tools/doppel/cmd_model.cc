@@ -232,6 +232,11 @@ void RegisterModel(CLI::App& app, Action* action) {
   kerasc->add_flag("--pool-in-graph", imp->options.pool_in_graph, "add the pooling to the ONNX graph instead of the spec");
   kerasc->add_option("--input-size", imp->options.input_size, "square input side when the model does not fix it");
   kerasc->add_option("--preset", imp->options.preset, "preprocessing preset for the sidecar (default: x/255, RGB, bilinear stretch)");
+  kerasc->add_option("--scale", imp->options.scale, "sidecar input scaling: value = (pixel*scale - mean)/std (default 1/255)");
+  kerasc->add_option_function<std::vector<float>>(
+      "--mean", [imp](const std::vector<float>& m) { std::copy(m.begin(), m.end(), imp->options.mean); },
+      "sidecar mean, 3 values (default 0 0 0)")->expected(3);
+  kerasc->add_option("--interpolation", imp->options.interpolation, "sidecar resize filter (default bilinear)");
   kerasc->callback([imp, action] { *action = [imp] { return RunImport(*imp); }; });
 
   auto bi = std::make_shared<BuiltinArgs>();

@@ -16,5 +16,6 @@ void RegisterModel(CLI::App& app, Action* action);
 void RegisterIndex(CLI::App& app, Action* action);   // index, remove, status
 void RegisterSearch(CLI::App& app, Action* action);  // search, compare, duplicates
 void RegisterDemo(CLI::App& app, Action* action);
+void RegisterEval(CLI::App& app, Action* action);
 
 }  // namespace doppel::cli

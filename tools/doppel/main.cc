@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   doppel::cli::RegisterIndex(app, &action);
   doppel::cli::RegisterSearch(app, &action);
   doppel::cli::RegisterDemo(app, &action);
+  doppel::cli::RegisterEval(app, &action);
   CLI11_PARSE(app, argc, argv);
   return action ? action() : 0;
 }
