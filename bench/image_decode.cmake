@@ -1,1 +1,1 @@
-doppel_add_bench(image_decode doppel_image PkgConfig::VIPS)
+doppel_add_bench(image_decode doppel_image PkgConfig::VIPS PkgConfig::JPEG)

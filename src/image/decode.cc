@@ -1,16 +1,20 @@
-// DecodeImageFile / DecodeImageBuffer: libvips opens the data lazily, the header is checked against the limits, then
-// the first page/frame is decoded to memory and converted to 8-bit RGB (to_rgb.h).
+// DecodeImageFile / DecodeImageBuffer: JPEG data goes to libjpeg-turbo directly (jpeg_decode.h) unless it is CMYK or
+// otherwise unusual; everything else to libvips, which opens the data lazily: the header is checked against the
+// limits, then the first page/frame is decoded to memory and converted to 8-bit RGB (to_rgb.h).
 #include "doppel/image/decode.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <new>
 #include <string>
 
+#include "jpeg_decode.h"
+#include "orient.h"
 #include "to_rgb.h"
 #include "vips_session.h"
 
@@ -65,26 +69,6 @@ bool IsColourimetric(VipsInterpretation t) {
   }
 }
 
-// Applies EXIF orientation 2..8 to `img` the way libvips does (vips_autorot).
-Result<ImageU8> Orient(ImageU8 img, int orientation, const std::string& name) {
-  VipsImagePtr in(vips_image_new_from_memory(img.pixels.data(), img.pixels.size(), img.width, img.height, 3,
-                                             VIPS_FORMAT_UCHAR));
-  if (!in) return VipsFailure(Status::Internal, name, "cannot wrap pixels for orientation");
-  vips_image_set_int(in.get(), VIPS_META_ORIENTATION, orientation);
-  VipsImage* rotated = nullptr;
-  if (vips_autorot(in.get(), &rotated, nullptr) != 0) {
-    return VipsFailure(Status::Internal, name, "cannot apply EXIF orientation");
-  }
-  VipsImagePtr out(rotated);
-  size_t size = 0;
-  GMemory mem(vips_image_write_to_memory(out.get(), &size));
-  if (!mem) return VipsFailure(Status::Internal, name, "cannot apply EXIF orientation");
-  ImageU8 result(vips_image_get_width(out.get()), vips_image_get_height(out.get()), 3);
-  if (size != result.pixels.size()) return Status::Internal(name + ": unexpected size after EXIF orientation");
-  std::memcpy(result.pixels.data(), mem.get(), size);
-  return result;
-}
-
 // Decodes from `source`. `head` is the data's first bytes (for the error when no loader accepts the data).
 Result<DecodedImage> DecodeSource(VipsSource* source, std::string_view head, const std::string& name,
                                   const DecodeOptions& options) {
@@ -103,6 +87,7 @@ Result<DecodedImage> DecodeSource(VipsSource* source, std::string_view head, con
 
   DecodedImage result;
   result.format = FormatFromLoader(im.get());
+  result.decoder = "libvips";
   result.source_width = vips_image_get_width(im.get());
   result.source_height = vips_image_get_height(im.get());
   const int64_t pixels = int64_t(result.source_width) * result.source_height;
@@ -158,9 +143,7 @@ Result<DecodedImage> DecodeSource(VipsSource* source, std::string_view head, con
   if (!rgb.ok()) return rgb.status().WithContext(name);
   result.rgb = std::move(rgb).value();
 
-  if (options.apply_exif_orientation && orientation >= 2 && orientation <= 8) {
-    DOPPEL_ASSIGN_OR_RETURN(result.rgb, Orient(std::move(result.rgb), orientation, name));
-  }
+  if (options.apply_exif_orientation) result.rgb = image_internal::ApplyOrientation(std::move(result.rgb), orientation);
   return result;
 }
 
@@ -176,6 +159,45 @@ Result<DecodedImage> NoThrow(const std::string& name, F&& f) {
   }
 }
 
+// Decodes bytes held in memory: JPEG through the fast path when it takes them, the rest through libvips.
+// `bytes` has passed the size limit.
+Result<DecodedImage> DecodeMemory(std::string_view bytes, const std::string& name, const DecodeOptions& options) {
+  if (SniffImageFormat(bytes.substr(0, 32)) == "jpeg") {
+    bool handled = false;
+    Result<DecodedImage> r = image_internal::DecodeJpegWithLibjpeg(bytes, name, options, &handled);
+    if (handled) return r;
+  }
+  ClearVipsError();
+  // The source borrows `bytes`, which outlives every libvips object made here.
+  VipsSourcePtr source(vips_source_new_from_memory(bytes.data(), bytes.size()));
+  if (!source) return VipsFailure(Status::Internal, name, "cannot wrap buffer");
+  return DecodeSource(source.get(), bytes.substr(0, 32), name, options);
+}
+
+// Reads `size` bytes from the start of the open file `fd` (fewer if it shrank meanwhile).
+Result<std::string> ReadWhole(int fd, size_t size, const std::string& path) {
+  std::string data(size, '\0');
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = ::pread(fd, data.data() + got, size - got, off_t(got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError(path + ": cannot read: " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    got += size_t(n);
+  }
+  data.resize(got);
+  return data;
+}
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
 }  // namespace
 
 Result<DecodedImage> DecodeImageFile(const std::string& path, const DecodeOptions& options) {
@@ -189,11 +211,21 @@ Result<DecodedImage> DecodeImageFile(const std::string& path, const DecodeOption
       return Status::ResourceExhausted(path + ": file of " + std::to_string(st.st_size) +
                                        " bytes, more than the limit of " + std::to_string(options.max_file_bytes));
     }
+    FdCloser f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (f.fd < 0) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
     char head[32];
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
-    f.read(head, sizeof(head));
-    std::string_view head_view(head, size_t(f.gcount()));
+    ssize_t head_size;
+    do {
+      head_size = ::pread(f.fd, head, sizeof(head), 0);
+    } while (head_size < 0 && errno == EINTR);
+    if (head_size < 0) return Status::IOError(path + ": cannot read: " + std::strerror(errno));
+    std::string_view head_view(head, size_t(head_size));
+    if (SniffImageFormat(head_view) == "jpeg") {
+      // JPEG: read it whole and decode from memory (the fast path, or libvips for CMYK), as DecodeImageBuffer does.
+      DOPPEL_ASSIGN_OR_RETURN(std::string bytes, ReadWhole(f.fd, size_t(st.st_size), path));
+      if (bytes.empty()) return Status::InvalidArgument(path + ": empty file");
+      return DecodeMemory(bytes, path, options);
+    }
 
     ClearVipsError();
     // A VipsSource, not vips_image_new_from_file: that one would parse "name.jpg[shrink=2]" as load options.
@@ -211,11 +243,7 @@ Result<DecodedImage> DecodeImageBuffer(std::string_view bytes, const std::string
       return Status::ResourceExhausted(name + ": " + std::to_string(bytes.size()) +
                                        " bytes, more than the limit of " + std::to_string(options.max_file_bytes));
     }
-    ClearVipsError();
-    // The source borrows `bytes`, which outlives every libvips object made here.
-    VipsSourcePtr source(vips_source_new_from_memory(bytes.data(), bytes.size()));
-    if (!source) return VipsFailure(Status::Internal, name, "cannot wrap buffer");
-    return DecodeSource(source.get(), bytes.substr(0, 32), name, options);
+    return DecodeMemory(bytes, name, options);
   });
 }
 

@@ -3,6 +3,7 @@
 #include "doppel/image/decode.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <vips/vips.h>
 
 #include <algorithm>
@@ -12,9 +13,12 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <jpeglib.h>  // after <cstdio>: it needs FILE
 
 #include "support/test_util.h"
 
@@ -549,6 +553,361 @@ TEST(ImageDecodeErrors, ConcurrentFailuresNameTheirOwnFile) {
       }
     });
   }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+// ---- The JPEG fast path (libjpeg-turbo directly) ----
+
+// djpeg -pnm, accepting exit status 2 (libjpeg warnings: corrupt data it recovered from).
+ImageU8 DjpegTolerant(const std::string& path) {
+  std::string cmd = "djpeg -pnm '" + path + "' 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  EXPECT_NE(p, nullptr);
+  std::string out;
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  EXPECT_TRUE(WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 2)) << cmd;
+  return ReadPnm(out);
+}
+
+// Offset of the SOF0/SOF2 marker of a JPEG written by libvips, or npos.
+size_t FindSof(const std::string& jpeg) {
+  for (size_t i = 2; i + 9 < jpeg.size(); ++i)
+    if (uint8_t(jpeg[i]) == 0xFF && (uint8_t(jpeg[i + 1]) == 0xC0 || uint8_t(jpeg[i + 1]) == 0xC2)) return i;
+  return std::string::npos;
+}
+
+TEST(ImageDecodeJpegFastPath, UsedForGreyAndColourJpegsNotForCmykOrOtherFormats) {
+  testing::TempDir dir;
+  std::vector<uint8_t> px = Pattern(97, 61, 3);
+  VImg rgb = MakeU8(97, 61, 3, px);
+  const std::string colour = dir.file("colour.jpg");
+  ASSERT_EQ(vips_jpegsave(rgb.get(), colour.c_str(), "Q", 90, nullptr), 0) << vips_error_buffer();
+  DecodedImage d = MustDecode(colour);
+  EXPECT_EQ(d.format, "jpeg");
+  EXPECT_EQ(d.decoder, "libjpeg-turbo");
+  EXPECT_TRUE(d.rgb.pixels == Djpeg(colour).pixels);
+  // The buffer entry point takes the same path and gives the same pixels.
+  auto b = DecodeImageBuffer(testing::ReadFile(colour), "colour-buffer");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->decoder, "libjpeg-turbo");
+  EXPECT_TRUE(b->rgb.pixels == d.rgb.pixels);
+
+  // Grey: one component, replicated to RGB (djpeg writes P5; ReadPnm replicates).
+  std::vector<uint8_t> grey_px = Pattern(97, 61, 1);
+  VImg grey = MakeU8(97, 61, 1, grey_px, VIPS_INTERPRETATION_B_W);
+  const std::string grey_path = dir.file("grey.jpg");
+  ASSERT_EQ(vips_jpegsave(grey.get(), grey_path.c_str(), "Q", 85, nullptr), 0) << vips_error_buffer();
+  DecodedImage g = MustDecode(grey_path);
+  EXPECT_EQ(g.decoder, "libjpeg-turbo");
+  ASSERT_EQ(g.rgb.channels, 3);
+  EXPECT_TRUE(g.rgb.pixels == Djpeg(grey_path).pixels);
+  for (size_t i = 0; i < g.rgb.pixels.size(); i += 3) {
+    ASSERT_EQ(g.rgb.pixels[i], g.rgb.pixels[i + 1]);
+    ASSERT_EQ(g.rgb.pixels[i], g.rgb.pixels[i + 2]);
+  }
+
+  // CMYK JPEGs (4 components) stay with libvips and Pillow's CMYK rule.
+  std::vector<uint8_t> cmyk_px = Pattern(16, 16, 4);
+  VImg cmyk = MakeU8(16, 16, 4, cmyk_px, VIPS_INTERPRETATION_CMYK);
+  const std::string cmyk_path = dir.file("cmyk.jpg");
+  ASSERT_EQ(vips_jpegsave(cmyk.get(), cmyk_path.c_str(), nullptr), 0) << vips_error_buffer();
+  DecodedImage c = MustDecode(cmyk_path);
+  EXPECT_EQ(c.format, "jpeg");
+  EXPECT_EQ(c.decoder, "libvips");
+  auto cb = DecodeImageBuffer(testing::ReadFile(cmyk_path), "cmyk-buffer");
+  ASSERT_TRUE(cb.ok()) << cb.status().ToString();
+  EXPECT_EQ(cb->decoder, "libvips");
+  EXPECT_TRUE(cb->rgb.pixels == c.rgb.pixels);
+
+  const std::string png = dir.file("x.png");
+  ASSERT_EQ(vips_pngsave(rgb.get(), png.c_str(), nullptr), 0) << vips_error_buffer();
+  EXPECT_EQ(MustDecode(png).decoder, "libvips");
+}
+
+TEST(ImageDecodeJpegFastPath, CameraSizePhotoEqualsDjpeg) {
+  // 3000x2000, quality 90, made from a sample photo (or the test pattern when there is none).
+  testing::TempDir dir;
+  const std::string path = dir.file("big.jpg");
+  std::vector<std::string> samples = SampleJpegs();
+  VipsImage* big = nullptr;
+  if (!samples.empty()) {
+    ASSERT_EQ(vips_thumbnail(samples[0].c_str(), &big, 3000, "height", 2000, "size", VIPS_SIZE_FORCE, nullptr), 0)
+        << vips_error_buffer();
+  } else {
+    VImg pattern = MakeU8(3000, 2000, 3, Pattern(3000, 2000, 3));
+    big = pattern.release();
+  }
+  VImg img(big);
+  ASSERT_EQ(vips_jpegsave(img.get(), path.c_str(), "Q", 90, nullptr), 0) << vips_error_buffer();
+  DecodedImage d = MustDecode(path);
+  EXPECT_EQ(d.decoder, "libjpeg-turbo");
+  ASSERT_EQ(d.rgb.width, 3000);
+  ASSERT_EQ(d.rgb.height, 2000);
+  ImageU8 ref = Djpeg(path);
+  ASSERT_EQ(ref.width, 3000);
+  EXPECT_TRUE(d.rgb.pixels == ref.pixels) << "differs from djpeg -pnm";
+}
+
+TEST(ImageDecodeJpegFastPath, OrientationsMoveEveryPixelExactly) {
+  // An odd size (not a multiple of the 8x8 blocks nor of the transpose tiles): each displayed pixel must be exactly
+  // the stored pixel the EXIF definition names, the stored pixels being the apply_exif_orientation=false decode.
+  testing::TempDir dir;
+  const int W = 301, H = 77;
+  DecodeOptions stored_opts;
+  stored_opts.apply_exif_orientation = false;
+  for (int o = 1; o <= 8; ++o) {
+    VImg img = MakeU8(W, H, 3, Pattern(W, H, 3));
+    vips_image_set_int(img.get(), VIPS_META_ORIENTATION, o);
+    const std::string path = dir.file("odd-size-orientation" + std::to_string(o) + ".jpg");
+    ASSERT_EQ(vips_jpegsave(img.get(), path.c_str(), "Q", 80, nullptr), 0) << vips_error_buffer();
+    DecodedImage stored = MustDecode(path, stored_opts);
+    DecodedImage shown = MustDecode(path);
+    ASSERT_EQ(stored.rgb.width, W);
+    const bool swap = o >= 5;
+    ASSERT_EQ(shown.rgb.width, swap ? H : W) << o;
+    ASSERT_EQ(shown.rgb.height, swap ? W : H) << o;
+    EXPECT_EQ(shown.source_width, W);
+    EXPECT_EQ(shown.source_height, H);
+    for (int y = 0; y < shown.rgb.height; ++y)
+      for (int x = 0; x < shown.rgb.width; ++x) {
+        int sx = x, sy = y;
+        switch (o) {
+          case 2: sx = W - 1 - x; break;
+          case 3: sx = W - 1 - x; sy = H - 1 - y; break;
+          case 4: sy = H - 1 - y; break;
+          case 5: sx = y; sy = x; break;
+          case 6: sx = y; sy = H - 1 - x; break;
+          case 7: sx = W - 1 - y; sy = H - 1 - x; break;
+          case 8: sx = W - 1 - y; sy = x; break;
+        }
+        for (int c = 0; c < 3; ++c)
+          ASSERT_EQ(shown.rgb.at(x, y, c), stored.rgb.at(sx, sy, c)) << "orientation " << o << " at " << x << "," << y;
+      }
+  }
+}
+
+TEST(ImageDecodeJpegFastPath, CorruptDataIsRecoveredAsDjpegDoes) {
+  // Damaged entropy-coded data: libjpeg warns ("Corrupt JPEG data: ...") and recovers; Pillow and libvips keep those
+  // pixels, and so does doppel. Only running out of data is an error.
+  std::vector<std::string> files = SampleJpegs();
+  if (files.empty()) GTEST_SKIP();
+  testing::TempDir dir;
+  std::string whole = testing::ReadFile(files[0]);
+  const size_t sos = whole.find("\xFF\xDA");
+  ASSERT_NE(sos, std::string::npos);
+  std::string damaged = whole;
+  for (size_t i = 0; i < 8; ++i) damaged[sos + 300 + i * (whole.size() - sos - 400) / 8] ^= 0x5A;
+  const std::string path = dir.file("damaged.jpg");
+  testing::WriteFile(path, damaged);
+  DecodedImage d = MustDecode(path);
+  EXPECT_EQ(d.decoder, "libjpeg-turbo");
+  EXPECT_TRUE(d.rgb.pixels == DjpegTolerant(path).pixels);
+
+  // Cut short but ended with an EOI marker: the scan data stops early, libjpeg warns and fills in; tolerated too.
+  std::string cut = whole.substr(0, whole.size() / 2) + "\xFF\xD9";
+  testing::WriteFile(path, cut);
+  d = MustDecode(path);
+  EXPECT_TRUE(d.rgb.pixels == DjpegTolerant(path).pixels);
+
+  // Without the EOI it is truncated, even when only the marker is missing.
+  testing::WriteFile(path, whole.substr(0, whole.size() - 2));
+  ExpectError(DecodeImageFile(path), Status::Code::kInvalidArgument, path);
+}
+
+// The scans of a JPEG: [start of SOS marker, end of its entropy-coded data) and the SOS header fields.
+struct Scan {
+  size_t begin, end;
+  int components, ss, se, ah, al;
+};
+std::vector<Scan> Scans(const std::string& jpeg) {
+  std::vector<Scan> scans;
+  auto byte = [&](size_t i) { return uint8_t(jpeg[i]); };
+  for (size_t p = jpeg.find("\xFF\xDA"); p != std::string::npos && p + 4 < jpeg.size();
+       p = jpeg.find("\xFF\xDA", p + 2)) {
+    const size_t length = size_t(byte(p + 2)) << 8 | byte(p + 3);
+    const int n = byte(p + 4);
+    Scan s{p, 0, n, byte(p + 5 + 2 * n), byte(p + 6 + 2 * n), byte(p + 7 + 2 * n) >> 4, byte(p + 7 + 2 * n) & 15};
+    size_t e = p + 2 + length;  // entropy-coded data: up to a marker that is neither a stuffed 0xFF nor RSTn
+    while (e + 1 < jpeg.size() && !(byte(e) == 0xFF && byte(e + 1) != 0 && (byte(e + 1) & 0xF8) != 0xD0)) ++e;
+    s.end = e;
+    scans.push_back(s);
+    p = e - 2;
+  }
+  return scans;
+}
+
+TEST(ImageDecodeJpegFastPath, WarningsToleratedUpToLibvipsLimit) {
+  // A progressive JPEG whose first AC scan is repeated: each repeat makes libjpeg warn "Inconsistent progression
+  // sequence" once per coefficient of the band and carry on. A few dozen warnings decode (to djpeg's pixels); the
+  // 100th is fatal, as in libvips.
+  testing::TempDir dir;
+  VImg img = MakeU8(64, 48, 3, Pattern(64, 48, 3));
+  const std::string prog_path = dir.file("prog.jpg");
+  ASSERT_EQ(vips_jpegsave(img.get(), prog_path.c_str(), "interlace", TRUE, nullptr), 0) << vips_error_buffer();
+  const std::string prog = testing::ReadFile(prog_path);
+  std::vector<Scan> scans = Scans(prog);
+  ASSERT_GT(scans.size(), 2u);
+  auto ac = std::find_if(scans.begin(), scans.end(), [](const Scan& s) { return s.ss > 0 && s.ah == 0; });
+  ASSERT_NE(ac, scans.end());
+  const int band = ac->se - ac->ss + 1;
+  auto repeated = [&](int k) {
+    std::string out = prog.substr(0, ac->end);
+    for (int i = 0; i < k; ++i) out += prog.substr(ac->begin, ac->end - ac->begin);
+    return out + prog.substr(ac->end);
+  };
+  const std::string path = dir.file("repeated.jpg");
+  testing::WriteFile(path, repeated(std::max(1, 80 / (band + 1))));
+  DecodedImage d = MustDecode(path);
+  EXPECT_EQ(d.decoder, "libjpeg-turbo");
+  EXPECT_TRUE(d.rgb.pixels == DjpegTolerant(path).pixels);
+  testing::WriteFile(path, repeated((150 + band - 1) / band));
+  auto r = DecodeImageFile(path);
+  ExpectError(r, Status::Code::kInvalidArgument, path);
+  EXPECT_TRUE(Contains(r.status().message(), "100 libjpeg warnings")) << r.status().ToString();
+}
+
+TEST(ImageDecodeJpegFastPath, ScanBombRefused) {
+  // A valid progressive JPEG with 2090 scans (every coefficient of every component sent in 11 successive-approximation
+  // steps, the most libjpeg's encoder allows for 8-bit data): no libjpeg warning, but each scan walks the whole image.
+  // More than 1000 scans are refused.
+  const int kComponents = 3;
+  std::vector<jpeg_scan_info> script;
+  const int kTopBit = 10;  // the encoder's MAX_AH_AL for 8-bit samples
+  jpeg_scan_info dc{kComponents, {0, 1, 2, 0}, 0, 0, 0, kTopBit};
+  script.push_back(dc);
+  for (int al = kTopBit - 1; al >= 0; --al) script.push_back(jpeg_scan_info{kComponents, {0, 1, 2, 0}, 0, 0, al + 1, al});
+  for (int c = 0; c < kComponents; ++c)
+    for (int k = 1; k < 64; ++k) {
+      script.push_back(jpeg_scan_info{1, {c, 0, 0, 0}, k, k, 0, kTopBit});
+      for (int al = kTopBit - 1; al >= 0; --al) script.push_back(jpeg_scan_info{1, {c, 0, 0, 0}, k, k, al + 1, al});
+    }
+  ASSERT_EQ(script.size(), 2090u);
+
+  std::vector<uint8_t> px = Pattern(16, 16, 3);
+  jpeg_compress_struct cinfo;
+  jpeg_error_mgr jerr;
+  cinfo.err = jpeg_std_error(&jerr);
+  jpeg_create_compress(&cinfo);
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&cinfo, &buf, &size);
+  cinfo.image_width = 16;
+  cinfo.image_height = 16;
+  cinfo.input_components = 3;
+  cinfo.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&cinfo);
+  cinfo.scan_info = script.data();
+  cinfo.num_scans = int(script.size());
+  jpeg_start_compress(&cinfo, TRUE);
+  while (cinfo.next_scanline < cinfo.image_height) {
+    JSAMPROW row = px.data() + size_t(cinfo.next_scanline) * 16 * 3;
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  jpeg_destroy_compress(&cinfo);
+  const std::string bomb(reinterpret_cast<const char*>(buf), size);
+  free(buf);
+  ASSERT_EQ(Scans(bomb).size(), 2090u);
+
+  testing::TempDir dir;
+  const std::string path = dir.file("scans.jpg");
+  testing::WriteFile(path, bomb);
+  ASSERT_EQ(Djpeg(path).width, 16);  // a valid file: djpeg decodes it without a warning
+  auto r = DecodeImageBuffer(bomb, "scan-bomb");
+  ExpectError(r, Status::Code::kInvalidArgument, "scan-bomb");
+  EXPECT_TRUE(Contains(r.status().message(), "scans")) << r.status().ToString();
+}
+
+TEST(ImageDecodeJpegFastPath, PixelLimitsComeFromTheHeader) {
+  testing::TempDir dir;
+  VImg img = MakeU8(40, 30, 3, Pattern(40, 30, 3));
+  const std::string path = dir.file("small.jpg");
+  ASSERT_EQ(vips_jpegsave(img.get(), path.c_str(), nullptr), 0) << vips_error_buffer();
+  DecodeOptions o;
+  o.max_pixels = 40 * 30 - 1;
+  ExpectError(DecodeImageFile(path, o), Status::Code::kResourceExhausted, path);
+  o.max_pixels = 40 * 30;
+  EXPECT_TRUE(DecodeImageFile(path, o).ok());
+  o = {};
+  o.max_file_bytes = 100;
+  ExpectError(DecodeImageFile(path, o), Status::Code::kResourceExhausted, path);
+  ExpectError(DecodeImageBuffer(testing::ReadFile(path), "small-buffer", o), Status::Code::kResourceExhausted,
+              "small-buffer");
+
+  // A 60000 x 60000 header over a tiny file: refused before any allocation, at once.
+  std::string bomb = testing::ReadFile(path);
+  const size_t sof = FindSof(bomb);
+  ASSERT_NE(sof, std::string::npos);
+  for (size_t at : {sof + 5, sof + 7}) {  // height, then width, big-endian 16 bits
+    bomb[at] = char(60000 >> 8);
+    bomb[at + 1] = char(60000 & 0xFF);
+  }
+  const std::string bomb_path = dir.file("bomb.jpg");
+  testing::WriteFile(bomb_path, bomb);
+  auto t0 = std::chrono::steady_clock::now();
+  ExpectError(DecodeImageFile(bomb_path), Status::Code::kResourceExhausted, bomb_path);
+  ExpectError(DecodeImageBuffer(bomb, "bomb-jpeg"), Status::Code::kResourceExhausted, "bomb-jpeg");
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 0.5);
+}
+
+TEST(ImageDecodeJpegFastPath, GarbageNeverCrashes) {
+  // Random damage anywhere (headers included): every result is an image or an InvalidArgument naming the buffer.
+  // libjpeg's default error handler would call exit(); a crash or exit here fails the whole test binary.
+  testing::TempDir dir;
+  VImg img = MakeU8(48, 40, 3, Pattern(48, 40, 3));
+  std::string jpeg;
+  for (int interlace : {0, 1}) {
+    const std::string path = dir.file(interlace ? "p.jpg" : "b.jpg");
+    ASSERT_EQ(vips_jpegsave(img.get(), path.c_str(), "interlace", gboolean(interlace), nullptr), 0)
+        << vips_error_buffer();
+    jpeg = testing::ReadFile(path);
+    uint32_t seed = 12345 + uint32_t(interlace);
+    auto next = [&]() { return seed = seed * 1664525u + 1013904223u, seed >> 8; };
+    for (int i = 0; i < 150; ++i) {
+      std::string bad = jpeg;
+      switch (i % 3) {
+        case 0:
+          bad.resize(3 + next() % (bad.size() - 3));
+          break;
+        case 1:
+          for (int k = 0; k < 1 + i % 7; ++k) bad[3 + next() % (bad.size() - 3)] = char(next());
+          break;
+        default:
+          bad.insert(3 + next() % (bad.size() - 3), std::string(1 + next() % 9, char(next())));
+      }
+      auto r = DecodeImageBuffer(bad, "mutant-" + std::to_string(i));
+      if (!r.ok()) {
+        EXPECT_TRUE(r.status().code() == Status::Code::kInvalidArgument ||
+                    r.status().code() == Status::Code::kResourceExhausted)
+            << r.status().ToString();
+        EXPECT_TRUE(Contains(r.status().message(), "mutant-" + std::to_string(i))) << r.status().ToString();
+      } else {
+        EXPECT_EQ(r->rgb.pixels.size(), size_t(r->rgb.width) * r->rgb.height * 3);
+      }
+    }
+  }
+}
+
+TEST(ImageDecodeJpegFastPath, ConcurrentDecodesMatchSerial) {
+  std::vector<std::string> files = SampleJpegs();
+  if (files.size() < 4) GTEST_SKIP();
+  files.resize(4);
+  std::vector<std::vector<uint8_t>> serial;
+  for (const auto& f : files) serial.push_back(MustDecode(f).rgb.pixels);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 8; ++i) {
+        const size_t k = size_t(t + i) % files.size();
+        auto r = DecodeImageFile(files[k]);
+        if (!r.ok() || r->rgb.pixels != serial[k]) ++wrong;
+      }
+    });
   for (auto& th : threads) th.join();
   EXPECT_EQ(wrong.load(), 0);
 }

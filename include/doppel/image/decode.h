@@ -1,6 +1,7 @@
-// Decoding image files to 8-bit RGB with libvips: JPEG, PNG, WebP, GIF (first frame), TIFF, and whatever else the
-// installed libvips loads. The header is read first; files over the size or pixel limits are refused before any
-// pixel is decoded (a decompression bomb costs nothing).
+// Decoding image files to 8-bit RGB: JPEG (1 and 3 components) with libjpeg-turbo directly, and with libvips
+// everything else: CMYK/YCCK JPEGs, PNG, WebP, GIF (first frame), TIFF, and whatever else the installed libvips
+// loads. The header is read first; files over the size or pixel limits are refused before any pixel is decoded
+// (a decompression bomb costs nothing).
 //
 // Colour conversion follows Pillow's convert('RGB') (shared/reference/pil-resize.md section 4) so that vectors match
 // Python pipelines: grey -> (L, L, L); CMYK -> naive (255-C)(255-K)/255 without ICC; 16-bit grey -> saturating
@@ -31,14 +32,17 @@ struct DecodeOptions {
 
 struct DecodedImage {
   ImageU8 rgb;             // always 3 channels
-  std::string format;      // "jpeg", "png", "webp", "gif", "tiff", ... (the libvips loader, lower-case)
+  std::string format;      // "jpeg", "png", "webp", "gif", "tiff", ... (the libvips loader name, lower-case)
   int source_width = 0;    // as stored in the file, before orientation
   int source_height = 0;
+  std::string decoder;     // what decoded the pixels: "libjpeg-turbo" (the JPEG fast path) or "libvips"
 };
 
 // Errors name `path` (or `name` for buffers): InvalidArgument for empty, truncated, corrupt or non-image data,
 // ResourceExhausted for limits, IOError for unreadable files, Unsupported for formats libvips cannot load.
-// Thread-safe.
+// JPEG data that libjpeg only warns about (corrupt entropy data, extraneous bytes) decodes to the pixels libjpeg
+// recovers, as in Pillow; data that ends early is an error. Thread-safe.
+// DecodeImageFile reads JPEG files whole and decodes them as DecodeImageBuffer does; other formats are streamed.
 Result<DecodedImage> DecodeImageFile(const std::string& path, const DecodeOptions& options = {});
 Result<DecodedImage> DecodeImageBuffer(std::string_view bytes, const std::string& name,
                                        const DecodeOptions& options = {});
