@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "support/image_files.h"
@@ -281,6 +282,40 @@ TEST_F(CliTest, CompareAndDuplicatesOnPicturesAndTheirCopies) {
     std::string stem = first.substr(0, first.find_first_of("-."));
     for (const auto& m : g) EXPECT_EQ(fs::path(m["path"].get<std::string>()).filename().string().rfind(stem, 0), 0u);
   }
+}
+
+TEST_F(CliTest, EmbedAndInspect) {
+  std::string file = dir_.file("r50-random.onnx");
+  ASSERT_EQ(RunCommand(testing::BinPath("doppel-modelgen") +
+                       " --arch resnet50 --form zoo-nchw --width-multiplier 0.25 --input-size 96 --out " + file)
+                .exit_code,
+            0);
+  auto inspect = D("model inspect " + file + " --json");
+  ASSERT_EQ(inspect.exit_code, 0);
+  json ij = J(inspect);
+  EXPECT_EQ(ij["layout"], "NCHW");
+  EXPECT_EQ(ij["guessed_preset"], "torch-imagenet");
+  EXPECT_EQ(ij["inputs"][0]["name"], "data");
+  EXPECT_EQ(ij["opset"], 13);
+  EXPECT_NE(ij["metadata"]["doppel.weights"].get<std::string>().find("random"), std::string::npos);
+
+  auto photos = SamplePhotos(2);
+  testing::WriteFile(Img("text.jpg"), "plain text");
+  auto e = D("embed --model " + file + " --preset torch-imagenet --output flatten_gap " + photos[0] + " " +
+             Img("text.jpg") + " " + photos[1]);
+  EXPECT_EQ(e.exit_code, 1) << "one image failed";
+  std::vector<json> lines;
+  std::stringstream ss(e.out);
+  for (std::string l; std::getline(ss, l);) lines.push_back(json::parse(l));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["path"], photos[0]);  // input order
+  EXPECT_EQ(lines[0]["dim"], 512);
+  double norm = 0;
+  for (double x : lines[0]["vector"]) norm += x * x;
+  EXPECT_NEAR(norm, 1.0, 1e-4);
+  EXPECT_NE(lines[1]["error"].get<std::string>().find("text.jpg"), std::string::npos);
+  EXPECT_EQ(lines[2]["path"], photos[1]);
+  EXPECT_EQ(lines[2]["vector"].size(), 512u);
 }
 
 TEST_F(CliTest, BadRequestsGiveClearErrors) {
