@@ -120,24 +120,6 @@ struct Args {
   std::string out = "BENCHMARKS.md";
 };
 
-// Images/s of `callers` threads each running batches of `batch` preprocessed images through `model`.
-double InferenceRate(const OnnxModel& model, int batch, int callers, double seconds) {
-  std::vector<float> input(size_t(batch) * model.input_floats(), 0.5f);
-  std::atomic<long> done{0};
-  Stopwatch sw;
-  auto work = [&] {
-    std::vector<float> out;
-    do {
-      model.Run(input.data(), batch, &out);
-      done += batch;
-    } while (sw.Seconds() < seconds);
-  };
-  std::vector<std::thread> ts;
-  for (int i = 0; i < callers; ++i) ts.emplace_back(work);
-  for (auto& t : ts) t.join();
-  return done / sw.Seconds();
-}
-
 // Writes `n` JPEGs of w x h made from the sample photos (crops of different photos, quality 90).
 std::vector<std::string> MakeJpegs(const std::string& dir, int n, int w, int h) {
   std::vector<std::string> samples;

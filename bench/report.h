@@ -2,12 +2,14 @@
 // BENCHMARKS.md (between "<!-- bench:NAME -->" and "<!-- /bench:NAME -->"), so each program owns its section.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace doppel::bench {
 
@@ -70,5 +72,25 @@ class Stopwatch {
  private:
   std::chrono::steady_clock::time_point start_;
 };
+
+// Images/s of `callers` threads each running batches of `batch` preprocessed (constant) images through `model`
+// for about `seconds`. Template so that report.h needs no doppel headers; Model is doppel::OnnxModel.
+template <typename Model>
+double InferenceRate(const Model& model, int batch, int callers, double seconds) {
+  std::vector<float> input(size_t(batch) * model.input_floats(), 0.5f);
+  std::atomic<long> done{0};
+  Stopwatch sw;
+  auto work = [&] {
+    std::vector<float> out;
+    do {
+      model.Run(input.data(), batch, &out);
+      done += batch;
+    } while (sw.Seconds() < seconds);
+  };
+  std::vector<std::thread> ts;
+  for (int i = 0; i < callers; ++i) ts.emplace_back(work);
+  for (auto& t : ts) t.join();
+  return done / sw.Seconds();
+}
 
 }  // namespace doppel::bench

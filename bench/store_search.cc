@@ -236,20 +236,25 @@ int main(int argc, char** argv) {
   Line("| ef | doppel recall@10 | doppel QPS | raw hnswlib recall@10 | raw QPS | QPS ratio |");
   Line("|---|---|---|---|---|---|");
   for (int ef : {16, 32, 64, 128}) {
-    double dq;
-    double dr = doppel_search(*hnsw, ef, 0, &dq);
-    raw.setEf(ef);
-    std::vector<std::vector<int64_t>> got(nq);
-    t0 = Clock::now();
-    for (size_t q = 0; q < nq; ++q) {
-      auto pq = raw.searchKnn(&queries[q * dim], k);
-      while (!pq.empty()) {
-        got[q].push_back(static_cast<int64_t>(pq.top().second));
-        pq.pop();
+    // The machine is shared: alternate doppel and raw three times and keep each one's best.
+    double dq = 0, rq = 0, dr = 0, rr = 0;
+    for (int rep = 0; rep < 3; ++rep) {
+      double q1;
+      dr = doppel_search(*hnsw, ef, 0, &q1);
+      dq = std::max(dq, q1);
+      raw.setEf(ef);
+      std::vector<std::vector<int64_t>> got(nq);
+      t0 = Clock::now();
+      for (size_t q = 0; q < nq; ++q) {
+        auto pq = raw.searchKnn(&queries[q * dim], k);
+        while (!pq.empty()) {
+          got[q].push_back(static_cast<int64_t>(pq.top().second));
+          pq.pop();
+        }
       }
+      rq = std::max(rq, nq / Since(t0));
+      rr = Recall(got, truth, k);
     }
-    double rq = nq / Since(t0);
-    double rr = Recall(got, truth, k);
     Line(Fmt("| %d | %.4f | %.0f | %.4f | %.0f | %.2f |", ef, dr, dq, rr, rq, dq / rq));
   }
   Line("");
@@ -286,6 +291,11 @@ int main(int argc, char** argv) {
   omp_set_num_threads(1);
   size_t saved_nq = nq;
   double flat_recall = doppel_search(*flat, 0, 0, &dq);
+  {
+    double dq2;
+    doppel_search(*flat, 0, 0, &dq2);
+    dq = std::max(dq, dq2);
+  }
   double scan_gb = n * dim * 4.0 / 1e9;
   Line(Fmt("Single query, 1 thread: doppel %.1f QPS = %.1f GB/s scanned (recall %.4f); raw FAISS IndexFlatIP "
            "%.1f QPS = %.1f GB/s: ratio %.2f. Bandwidth bound of a full scan (%.0f MB) at ~25 GB/s (1 thread, "
@@ -330,14 +340,18 @@ int main(int argc, char** argv) {
     Line("|---|---|---|---|---|---|");
     omp_set_num_threads(1);
     for (int np : {8, 16, 32, 64}) {
-      double dqq;
-      double dr = doppel_search(*iv, 0, np, &dqq);
-      rawivf.nprobe = np;
+      double dqq = 0, rq = 0, dr = 0;
       std::vector<std::vector<int64_t>> got(nq, std::vector<int64_t>(k));
-      std::vector<float> d(k);
-      t0 = Clock::now();
-      for (size_t qq = 0; qq < nq; ++qq) rawivf.search(1, &queries[qq * dim], k, d.data(), got[qq].data());
-      double rq = nq / Since(t0);
+      for (int rep = 0; rep < 2; ++rep) {
+        double q1;
+        dr = doppel_search(*iv, 0, np, &q1);
+        dqq = std::max(dqq, q1);
+        rawivf.nprobe = np;
+        std::vector<float> d(k);
+        t0 = Clock::now();
+        for (size_t qq = 0; qq < nq; ++qq) rawivf.search(1, &queries[qq * dim], k, d.data(), got[qq].data());
+        rq = std::max(rq, nq / Since(t0));
+      }
       Line(Fmt("| %d | %.4f | %.0f | %.4f | %.0f | %.2f |", np, dr, dqq, Recall(got, truth, k), rq, dqq / rq));
     }
     omp_set_num_threads(threads);

@@ -3,6 +3,24 @@
 #include "store/sqlite_db.h"
 
 namespace doppel {
+namespace {
+
+constexpr char kFileColumns[] = "path, size, mtime_ns, id, hash, format, width, height";
+
+FileRecord RowToRecord(const sqlite::Stmt& s) {
+  FileRecord r;
+  r.path = std::string(s.ColumnText(0));
+  r.size = s.ColumnInt(1);
+  r.mtime_ns = s.ColumnInt(2);
+  r.id = s.ColumnInt(3);
+  r.hash = std::string(s.ColumnText(4));
+  r.format = std::string(s.ColumnText(5));
+  r.width = static_cast<int>(s.ColumnInt(6));
+  r.height = static_cast<int>(s.ColumnInt(7));
+  return r;
+}
+
+}  // namespace
 
 FileCatalog::~FileCatalog() = default;
 
@@ -19,21 +37,12 @@ Result<std::unique_ptr<FileCatalog>> FileCatalog::Open(const std::string& path) 
 }
 
 Result<std::unordered_map<std::string, FileRecord>> FileCatalog::LoadFiles() {
-  DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s,
-                          db_->Prepare("SELECT path, size, mtime_ns, id, hash, format, width, height FROM files"));
+  DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s, db_->Prepare(std::string("SELECT ") + kFileColumns + " FROM files"));
   std::unordered_map<std::string, FileRecord> out;
   for (;;) {
     DOPPEL_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
-    FileRecord r;
-    r.path = std::string(s.ColumnText(0));
-    r.size = s.ColumnInt(1);
-    r.mtime_ns = s.ColumnInt(2);
-    r.id = s.ColumnInt(3);
-    r.hash = std::string(s.ColumnText(4));
-    r.format = std::string(s.ColumnText(5));
-    r.width = static_cast<int>(s.ColumnInt(6));
-    r.height = static_cast<int>(s.ColumnInt(7));
+    FileRecord r = RowToRecord(s);
     out.emplace(r.path, std::move(r));
   }
   return out;
@@ -101,21 +110,12 @@ Status FileCatalog::Commit(const Batch& b) {
 }
 
 Result<std::optional<FileRecord>> FileCatalog::Find(const std::string& path) {
-  DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s, db_->Prepare(
-      "SELECT path, size, mtime_ns, id, hash, format, width, height FROM files WHERE path = ?"));
+  DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s,
+                          db_->Prepare(std::string("SELECT ") + kFileColumns + " FROM files WHERE path = ?"));
   s.BindText(1, path);
   DOPPEL_ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return std::optional<FileRecord>();
-  FileRecord r;
-  r.path = std::string(s.ColumnText(0));
-  r.size = s.ColumnInt(1);
-  r.mtime_ns = s.ColumnInt(2);
-  r.id = s.ColumnInt(3);
-  r.hash = std::string(s.ColumnText(4));
-  r.format = std::string(s.ColumnText(5));
-  r.width = static_cast<int>(s.ColumnInt(6));
-  r.height = static_cast<int>(s.ColumnInt(7));
-  return std::optional<FileRecord>(std::move(r));
+  return std::optional<FileRecord>(RowToRecord(s));
 }
 
 Result<std::vector<std::string>> FileCatalog::PathsOf(int64_t id) {
