@@ -14,19 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "support/ort_runner.h"
+
 namespace doppel::keras::testing {
 
 using nlohmann::json;
 
-struct FloatTensor {
-  std::vector<int64_t> shape;
-  std::vector<float> data;
-};
-
-inline Ort::Env& TestEnv() {
-  static Ort::Env env(ORT_LOGGING_LEVEL_WARNING, "keras_test");
-  return env;
-}
+using doppel::testing::FloatTensor;
+using doppel::testing::OrtRunner;
 
 // `model_bytes` with extra graph outputs `names` (any intermediate tensor), so ORT can fetch them.
 inline std::string WithOutputs(const std::string& model_bytes, const std::vector<std::string>& names) {
@@ -46,30 +41,9 @@ inline std::string WithOutputs(const std::string& model_bytes, const std::vector
 }
 
 // Runs the model on one float input and fetches `outputs` (which must be graph outputs).
-inline std::vector<FloatTensor> RunModel(const std::string& model_bytes, const std::string& input_name, FloatTensor input,
-                                    const std::vector<std::string>& outputs) {
-  Ort::SessionOptions options;
-  options.SetIntraOpNumThreads(1);  // the build machine's cores are shared
-  options.SetInterOpNumThreads(1);
-  Ort::Session session(TestEnv(), model_bytes.data(), model_bytes.size(), options);
-  Ort::MemoryInfo mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
-  Ort::Value in = Ort::Value::CreateTensor<float>(mem, input.data.data(), input.data.size(), input.shape.data(),
-                                                  input.shape.size());
-  const char* in_names[] = {input_name.c_str()};
-  std::vector<const char*> out_names;
-  for (const std::string& o : outputs) out_names.push_back(o.c_str());
-  std::vector<Ort::Value> values =
-      session.Run(Ort::RunOptions{nullptr}, in_names, &in, 1, out_names.data(), out_names.size());
-  std::vector<FloatTensor> result;
-  for (Ort::Value& v : values) {
-    auto info = v.GetTensorTypeAndShapeInfo();
-    FloatTensor t;
-    t.shape = info.GetShape();
-    const float* p = v.GetTensorData<float>();
-    t.data.assign(p, p + info.GetElementCount());
-    result.push_back(std::move(t));
-  }
-  return result;
+inline std::vector<FloatTensor> RunModel(const std::string& model_bytes, const std::string& input_name,
+                                         FloatTensor input, const std::vector<std::string>& outputs) {
+  return OrtRunner(model_bytes).Run(input_name, std::move(input), outputs);
 }
 
 // [N, C, H, W] -> [N, H, W, C]; other ranks unchanged.
