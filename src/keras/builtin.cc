@@ -1,5 +1,5 @@
 // The built-in pretrained models: nsfwjs 4.4.0's Keras layers-models, cut in their frozen ImageNet part.
-// Tap choices and the x/255 input scaling follow /work/shared/reference/nsfwjs-models.md (see docs/KERAS_IMPORT.md).
+// Tap choices and the x/255 input scaling follow the team reference shared/reference/nsfwjs-models.md (see docs/KERAS_IMPORT.md).
 #include "doppel/keras/import.h"
 
 namespace doppel::keras {
