@@ -4,7 +4,11 @@
 #include <faiss/impl/IDSelector.h>
 #include <faiss/utils/distances.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cstring>
 #include <fstream>
 #include <queue>
@@ -22,6 +26,29 @@ float FloatDistance(Metric metric, const float* a, const float* b, size_t dim) {
     for (size_t i = 0; i < dim; ++i) s += a[i] * b[i];
   }
   return s;
+}
+
+bool HaveFastBlas() {
+  static const bool fast = dlsym(RTLD_DEFAULT, "openblas_get_num_threads") != nullptr ||
+                           dlsym(RTLD_DEFAULT, "bli_info_get_version_str") != nullptr ||
+                           dlsym(RTLD_DEFAULT, "mkl_get_max_threads") != nullptr;
+  return fast;
+}
+
+void ParallelFor(size_t n, const std::function<void(size_t)>& fn) {
+  size_t threads = std::min<size_t>(n, std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 1) {
+    for (size_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < n;) fn(i);
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
 }
 
 int HammingDistance(const uint8_t* a, const uint8_t* b, size_t bytes) {

@@ -73,14 +73,15 @@ class HnswIndex final : public VectorIndex {
     size_t want = std::min(k, p.allow_count);
     // An exact scan over few allowed slots is cheaper than a graph walk that must skip most of what it visits.
     bool exact_first = p.allow_count <= kExactBelow || p.allow_count * 50 < max_slot_;
-    for (size_t q = 0; q < nq; ++q) {
+    // Batches: queries spread over all cores (searches only read the graph).
+    ParallelFor(nq, [&](size_t q) {
       const uint8_t* query = queries + q * code_bytes_;
       if (!exact_first) {
         GraphSearch(query, k, ef, *p.allow, &(*out)[q]);
-        if ((*out)[q].size() >= want) continue;
+        if ((*out)[q].size() >= want) return;
       }
       ExactScan(query, k, *p.allow, &(*out)[q]);
-    }
+    });
     return Status::OK();
   }
 

@@ -223,7 +223,7 @@ TEST_F(store_collection, MetricsIpAndCosine) {
 TEST_F(store_collection, BatchSearchMatchesSingle) {
   ASSERT_TRUE(coll->Insert(Batch(0, 200)).ok());
   SearchRequest r;
-  r.queries = RandomVectors(40, kDim, 9);  // >= 16 queries: the BLAS path
+  r.queries = RandomVectors(40, kDim, 9);  // >= 16 queries: the BLAS path when an optimised BLAS is loaded
   r.k = 5;
   r.filter = "size < 15000";
   auto batch = coll->Search(r);
@@ -330,6 +330,34 @@ TEST_F(store_collection, DamagedDataNamesTheFile) {
   auto c = (*s)->GetCollection("images");
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("data.db"), std::string::npos) << c.status().ToString();
+}
+
+}  // namespace
+}  // namespace doppel
+
+namespace doppel {
+namespace {
+
+TEST(store_schema, IndexSpecParseAndPrint) {
+  auto h = IndexSpec::Parse(" hnsw, M=32, efConstruction=100, ef=50 ");
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_EQ(h->kind, IndexKind::kHnsw);
+  EXPECT_EQ(h->hnsw_m, 32);
+  EXPECT_EQ(h->hnsw_ef_construction, 100);
+  EXPECT_EQ(h->hnsw_ef, 50);
+  EXPECT_EQ(*IndexSpec::Parse(h->ToString()), *h);
+  auto pq = IndexSpec::Parse("IVF_PQ,nlist=256,m=16,nbits=8,nprobe=4");
+  ASSERT_TRUE(pq.ok());
+  EXPECT_EQ(pq->pq_m, 16);
+  EXPECT_EQ(pq->hnsw_m, 16);  // untouched default
+  EXPECT_EQ(*IndexSpec::Parse(pq->ToString()), *pq);
+  EXPECT_NE(IndexSpec::Parse("ANNOY").status().message().find("unknown index 'ANNOY'"), std::string::npos);
+  EXPECT_NE(IndexSpec::Parse("HNSW,M").status().message().find("not key=value"), std::string::npos);
+  EXPECT_NE(IndexSpec::Parse("HNSW,M=-3").status().message().find("non-negative integer"), std::string::npos);
+  EXPECT_NE(IndexSpec::Parse("FLAT,colour=1").status().message().find("unknown parameter 'COLOUR'"),
+            std::string::npos);
+  auto s = testing::ImageSchema("x", 10, Metric::kL2, "IVF_PQ,m=3");
+  EXPECT_NE(s.Validate().message().find("does not divide dimension 10"), std::string::npos);
 }
 
 }  // namespace

@@ -83,8 +83,9 @@ struct LocalStoreOptions {
 };
 
 // Opens (creating if needed) the embedded store in `dir`. One process at a time may hold a data directory open:
-// a second OpenLocalStore on it fails with FailedPrecondition. Recovery after a crash (replaying or rebuilding
-// indexes from the durable data) happens here, for every collection.
+// a second OpenLocalStore on it fails with FailedPrecondition. A collection is opened on its first GetCollection
+// (or DescribeCollection): that is where recovery after a crash happens (loading the index snapshot and replaying
+// the changes after its watermark, or rebuilding a missing/damaged index from the durable data).
 Result<std::unique_ptr<VectorStore>> OpenLocalStore(const std::string& dir, const LocalStoreOptions& options = {});
 
 }  // namespace doppel
