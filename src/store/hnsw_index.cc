@@ -37,7 +37,7 @@ class HnswIndex final : public VectorIndex {
       if (!hnsw_) hnsw_ = std::make_unique<Hnsw>(space_.get(), std::max<size_t>(1024, n), spec_.hnsw_m,
                                                  spec_.hnsw_ef_construction);
       size_t need = hnsw_->cur_element_count + n;
-      if (need > hnsw_->max_elements_) hnsw_->resizeIndex(std::max(need, hnsw_->max_elements_ * 2));
+      if (need > hnsw_->max_elements_) hnsw_->resizeIndex(std::max(need, hnsw_->max_elements_ * 5 / 4));
       // hnswlib's addPoint is thread-safe for distinct labels: large batches are built on all cores.
       size_t threads = n >= 256 ? std::max(1u, std::thread::hardware_concurrency()) : 1;
       std::atomic<size_t> next{0};
@@ -73,11 +73,14 @@ class HnswIndex final : public VectorIndex {
     size_t want = std::min(k, p.allow_count);
     // An exact scan over few allowed slots is cheaper than a graph walk that must skip most of what it visits.
     bool exact_first = p.allow_count <= kExactBelow || p.allow_count * 50 < max_slot_;
+    // No filter and no tombstones: every graph node is allowed, so skip the per-candidate check (it reads the
+    // label, a cache line the unfiltered walk never touches).
+    bool all_allowed = p.allow_count == hnsw_->cur_element_count;
     // Batches: queries spread over all cores (searches only read the graph).
     ParallelFor(nq, [&](size_t q) {
       const uint8_t* query = queries + q * code_bytes_;
       if (!exact_first) {
-        GraphSearch(query, k, ef, *p.allow, &(*out)[q]);
+        GraphSearch(query, k, ef, *p.allow, all_allowed, &(*out)[q]);
         if ((*out)[q].size() >= want) return;
       }
       ExactScan(query, k, *p.allow, &(*out)[q]);
@@ -145,7 +148,8 @@ class HnswIndex final : public VectorIndex {
   }
 
   // Greedy descent through the upper layers, then the filtered base-layer beam search.
-  void GraphSearch(const uint8_t* query, size_t k, size_t ef, const Bitmap& allow, SlotHits* out) const {
+  void GraphSearch(const uint8_t* query, size_t k, size_t ef, const Bitmap& allow, bool all_allowed,
+                   SlotHits* out) const {
     const Hnsw& h = *hnsw_;
     tableint cur = h.enterpoint_node_;
     float curdist = h.fstdistfunc_(query, h.getDataByInternalId(cur), h.dist_func_param_);
@@ -167,7 +171,7 @@ class HnswIndex final : public VectorIndex {
         }
       }
     }
-    auto top = BaseLayer(cur, query, ef, allow);
+    auto top = all_allowed ? BaseLayer<false>(cur, query, ef, allow) : BaseLayer<true>(cur, query, ef, allow);
     while (top.size() > k) top.pop();
     out->resize(top.size());
     for (size_t i = top.size(); i-- > 0;) {
@@ -180,6 +184,7 @@ class HnswIndex final : public VectorIndex {
   using Queue = std::priority_queue<Pair, std::vector<Pair>, Hnsw::CompareByFirst>;
 
   // hnswlib 0.7's searchBaseLayerST<has_deletions=false>(ep, query, ef, isIdAllowed), on 0.6.2's members.
+  template <bool kFiltered>
   Queue BaseLayer(tableint ep_id, const void* data_point, size_t ef, const Bitmap& allow) const {
     const Hnsw& h = *hnsw_;
     hnswlib::VisitedList* vl = h.visited_list_pool_->getFreeVisitedList();
@@ -187,7 +192,7 @@ class HnswIndex final : public VectorIndex {
     hnswlib::vl_type visited_array_tag = vl->curV;
     Queue top_candidates;
     Queue candidate_set;
-    auto allowed = [&](tableint id) { return allow.Test(h.getExternalLabel(id)); };
+    auto allowed = [&](tableint id) { return !kFiltered || allow.Test(h.getExternalLabel(id)); };
 
     float lowerBound;
     if (allowed(ep_id)) {
@@ -203,7 +208,7 @@ class HnswIndex final : public VectorIndex {
 
     while (!candidate_set.empty()) {
       Pair current_node_pair = candidate_set.top();
-      if ((-current_node_pair.first) > lowerBound && top_candidates.size() == ef) break;
+      if ((-current_node_pair.first) > lowerBound && (top_candidates.size() == ef || !kFiltered)) break;
       candidate_set.pop();
       tableint current_node_id = current_node_pair.second;
       int* data = (int*)h.get_linklist0(current_node_id);
