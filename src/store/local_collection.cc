@@ -780,13 +780,19 @@ Result<SearchResults> LocalCollection::Search(const SearchRequest& r) {
     return Status::InvalidArgument(Where() + ": search does not return vectors; use Get on the hit ids");
   std::shared_lock<RwLock> l(mu_);
   DOPPEL_RETURN_IF_ERROR(CheckOpen());
-  DOPPEL_ASSIGN_OR_RETURN(Bitmap allow, Match(r.filter));
+  // Unfiltered: the live bitmap itself (stable under the shared lock), not a copy.
+  bool blank = std::all_of(r.filter.begin(), r.filter.end(),
+                           [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
+  Bitmap filtered;
+  if (!blank) {
+    DOPPEL_ASSIGN_OR_RETURN(filtered, Match(r.filter));
+  }
   IndexSearchParams p;
   p.k = r.k;
   p.ef = r.ef;
   p.nprobe = r.nprobe;
-  p.allow = &allow;
-  p.allow_count = r.filter.empty() ? static_cast<size_t>(live_count_) : allow.Count();
+  p.allow = blank ? &alive_ : &filtered;
+  p.allow_count = blank ? static_cast<size_t>(live_count_) : filtered.Count();
   std::vector<SlotHits> hits;
   DOPPEL_RETURN_IF_ERROR(index_->Search(codes.data(), nq, p, &hits));
   SearchResults out(nq);
