@@ -575,6 +575,8 @@ Result<int64_t> LocalCollection::Delete(const std::vector<int64_t>& ids) {
 
 Result<int64_t> LocalCollection::DeleteByFilter(const std::string& filter) {
   DOPPEL_RETURN_IF_ERROR(CheckOpen());
+  if (std::all_of(filter.begin(), filter.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }))
+    return Status::InvalidArgument(Where() + ": DeleteByFilter needs a filter (an empty one would delete everything)");
   std::lock_guard<std::mutex> w(writer_mu_);
   std::vector<int64_t> ids;
   {
@@ -717,7 +719,7 @@ Result<std::vector<Entity>> LocalCollection::Query(const QueryRequest& req) {
   out.reserve(end - begin);
   for (size_t i = begin; i < end; ++i) {
     Entity e;
-    DOPPEL_RETURN_IF_ERROR(FillEntity(hits[i].second, req.output_fields, false, want_vector, &e));
+    DOPPEL_RETURN_IF_ERROR(FillEntity(hits[i].second, req.output_fields, req.output_fields.empty(), want_vector, &e));
     out.push_back(std::move(e));
   }
   return out;

@@ -105,6 +105,12 @@ TEST_F(store_collection, InsertGetQueryCountDelete) {
   EXPECT_EQ(*del, 2);
   EXPECT_EQ(*coll->Count(), 8);
   EXPECT_TRUE(coll->Get({2})->empty());
+  EXPECT_EQ(coll->DeleteByFilter(" ").status().code(), Status::Code::kInvalidArgument);
+  QueryRequest all;
+  all.limit = 1;
+  auto first = coll->Query(all);  // no output fields named: every scalar field
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].fields.size(), 5u);
   auto delf = coll->DeleteByFilter("ok == true");  // even ids: 6, 8, 10 remain of them
   ASSERT_TRUE(delf.ok());
   EXPECT_EQ(*delf, 3);

@@ -105,7 +105,7 @@ struct SearchRequest {
   std::vector<uint8_t> binary_queries;
   int k = 10;
   std::string filter;  // filter expression (see filter.h); empty = all entities
-  std::vector<std::string> output_fields;
+  std::vector<std::string> output_fields;  // scalar fields to return with each hit (none when empty)
   int ef = 0;      // HNSW beam width for this call; 0 = the index's default. Raised to k when smaller.
   int nprobe = 0;  // IVF lists probed for this call; 0 = the index's default
 };
@@ -118,7 +118,8 @@ struct QueryRequest {
   std::string filter;  // empty = all entities
   int64_t limit = -1;  // -1 = no limit
   int64_t offset = 0;
-  std::vector<std::string> output_fields;  // may include "vector"; "id" is always returned
+  // Empty = every scalar field (not the vector); may include "vector". The id is always returned.
+  std::vector<std::string> output_fields;
 };
 
 struct CollectionInfo {

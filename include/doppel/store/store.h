@@ -35,6 +35,7 @@ class Collection {
   virtual Result<std::vector<int64_t>> Upsert(const std::vector<Entity>& entities) = 0;
   // Deletes the given ids (absent ones are ignored). Returns how many entities were deleted.
   virtual Result<int64_t> Delete(const std::vector<int64_t>& ids) = 0;
+  // Deletes the entities matching a non-empty filter (an empty one is InvalidArgument).
   virtual Result<int64_t> DeleteByFilter(const std::string& filter) = 0;
 
   // The entities with these ids, in the order asked, skipping absent ids. output_fields as in QueryRequest; empty
