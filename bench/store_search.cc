@@ -6,7 +6,7 @@
 //     scan; a batch of queries (BLAS) vs raw FAISS
 //   - open/recovery time and memory per vector
 // Data: clustered, ReLU'd, L2-normalised vectors (like image embeddings), metric COSINE (= IP after normalising).
-// Usage: bench_store_search [--n 100000] [--dim 512] [--nq 1000] [--dir /tmp/x] [--no-ivf] [--faiss-hnsw]
+// Usage: bench_store_search [--n 100000] [--dim 512] [--nq 1000] [--dir DIR] [--no-ivf] [--faiss-hnsw]
 //        [--report BENCHMARKS.md]
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
@@ -116,7 +116,7 @@ std::string Fmt(const char* f, ...) {
 
 int main(int argc, char** argv) {
   size_t n = 100000, dim = 512, nq = 1000, k = 10;
-  std::string dir = "/tmp/doppel-store-bench", report_path = "BENCHMARKS.md";
+  std::string dir = (std::filesystem::temp_directory_path() / "doppel-store-bench").string(), report_path = "BENCHMARKS.md";
   bool ivf = true, faiss_hnsw = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

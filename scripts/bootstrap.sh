@@ -30,7 +30,7 @@ log() { printf 'bootstrap: %s\n' "$*" >&2; }
 # --- 1. Debian packages ------------------------------------------------------------------------------------
 packages=(
   build-essential cmake pkg-config git ca-certificates xz-utils
-  libfaiss-dev libhnswlib-dev libsqlite3-dev libssl-dev
+  libfaiss-dev libopenblas0-pthread libhnswlib-dev libsqlite3-dev libssl-dev
   libvips-dev libjpeg62-turbo-dev libexif-dev libjpeg-turbo-progs
   libonnx-dev libprotobuf-dev protobuf-compiler
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcpp-httplib-dev
