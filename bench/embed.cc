@@ -228,7 +228,7 @@ int Main(int argc, char** argv) {
 
   // Decode + preprocess on one thread.
   say("");
-  say("Decode + preprocess, one thread, ms per image (libvips decode, Pillow-exact resize, tensor fill):");
+  say("Decode + preprocess, one thread, ms per image (libjpeg-turbo decode, Pillow-exact resize, tensor fill):");
   say("");
   say("| image | keras-caffe | keras-tf | torch-imagenet | clip |");
   say("|---|---|---|---|---|");

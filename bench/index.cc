@@ -138,7 +138,8 @@ int Main(int argc, char** argv) {
                 (long long)again->counts.skipped, t1);
   say(buf);
   fs::path links = tmp / "links";
-  if (!fs::exists(links / "9")) {
+  fs::remove_all(links);
+  {
     for (int c = 0; c < 10; ++c) {
       fs::create_directories(links / std::to_string(c));
       for (size_t i = 0; i < photos.size(); ++i) {
