@@ -167,7 +167,7 @@ int Main(int argc, char** argv) {
     SearchOptions so;
     for (int q = 0; q < 100; ++q) {
       SearchQuery query;
-      query.image_path = photos[(q * 7919) % photos.size()];
+      query.image_file = photos[(q * 7919) % photos.size()];
       Stopwatch s;
       auto r = both->Search(query, n, so);
       ms.push_back(s.Seconds() * 1000);

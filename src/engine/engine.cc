@@ -2,8 +2,11 @@
 #include "doppel/engine/engine.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -12,7 +15,9 @@
 #include <sstream>
 
 #include "doppel/model/graph_edit.h"
+#include "doppel/util/file.h"
 #include "engine_impl.h"
+#include "index_job.h"
 
 namespace doppel {
 namespace fs = std::filesystem;
@@ -31,30 +36,6 @@ std::string NowIso() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
-}
-
-// Writes `text` to `path` atomically: a temporary file, fsync, rename, fsync of the folder.
-Status WriteFileAtomically(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return Status::IOError(tmp + ": cannot create");
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n <= 0) {
-      ::close(fd);
-      return Status::IOError(tmp + ": write failed");
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) return Status::IOError(tmp + ": fsync failed");
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError(path + ": rename failed");
-  int dfd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::OK();
 }
 
 json EntryToJson(const ModelEntry& e) {
@@ -85,25 +66,85 @@ Result<ModelEntry> EntryFromJson(const json& j, const std::string& where) {
 }  // namespace
 
 Status Engine::Impl::SaveRegistry(const std::string& data_dir) const {
-  json j{{"version", 1}, {"models", json::array()}};
+  json j{{"version", 1}, {"default_model", default_model}, {"models", json::array()}};
   for (const auto& [name, e] : models) j["models"].push_back(EntryToJson(e));
-  return WriteFileAtomically((fs::path(data_dir) / "models.json").string(), j.dump(2) + "\n");
+  return WriteFileAtomic((fs::path(data_dir) / "models.json").string(), j.dump(2) + "\n");
+}
+
+Engine::Impl::~Impl() {
+  if (lock_fd >= 0) ::close(lock_fd);
+}
+
+std::vector<std::string> Engine::Impl::ModelNames() const {
+  std::shared_lock<std::shared_mutex> lock(models_mu);
+  std::vector<std::string> names;
+  for (const auto& [n, e] : models) names.push_back(n);
+  return names;
 }
 
 Engine::Engine(EngineOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
-Engine::~Engine() = default;
+
+namespace {
+
+// Takes the data directory's writer lock (flock on DIR/LOCK, pid and command line written inside), or says who
+// holds it.
+Result<int> LockDataDir(const std::string& dir) {
+  std::string lock = (fs::path(dir) / "LOCK").string();
+  int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError(lock + ": cannot open: " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    std::string owner;
+    if (auto text = ReadFileBytes(lock, 8192); text.ok()) owner = *text;
+    while (!owner.empty() && (owner.back() == '\n' || owner.back() == ' ')) owner.pop_back();
+    return Status::FailedPrecondition(
+        "data directory " + dir + " is open for writing by another process" +
+        (owner.empty() ? "" : " (" + owner + ")") +
+        "; wait for it to finish (searches and status work meanwhile)");
+  }
+  std::string cmd;
+  if (auto bytes = ReadFileBytes("/proc/self/cmdline", 4096); bytes.ok()) {
+    for (char c : *bytes) cmd += c == '\0' ? ' ' : c;
+    while (!cmd.empty() && cmd.back() == ' ') cmd.pop_back();
+  }
+  std::string owner = "pid " + std::to_string(::getpid()) + (cmd.empty() ? "" : ": " + cmd) + ", since " + NowIso() +
+                      "\n";
+  // Best effort: only another writer's message depends on it; the lock itself is held.
+  bool noted = ::ftruncate(fd, 0) == 0 && ::pwrite(fd, owner.data(), owner.size(), 0) == ssize_t(owner.size());
+  (void)noted;
+  return fd;
+}
+
+}  // namespace
+
+Engine::~Engine() {
+  std::shared_ptr<IndexJobImpl> job;
+  {
+    std::lock_guard<std::mutex> l(impl_->job_mu);
+    job = impl_->job;
+  }
+  if (job) CancelAndWait(*job);
+}
 
 Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   std::unique_ptr<Engine> e(new Engine(options));
   std::error_code ec;
-  fs::create_directories(fs::path(options.data_dir) / "models", ec);
-  if (ec) return Status::IOError(options.data_dir + ": cannot create the data directory: " + ec.message());
+  if (options.read_only) {
+    if (!fs::is_directory(options.data_dir, ec))
+      return Status::NotFound("no data directory at " + options.data_dir + " (index some pictures first)");
+  } else {
+    fs::create_directories(fs::path(options.data_dir) / "models", ec);
+    if (ec) return Status::IOError(options.data_dir + ": cannot create the data directory: " + ec.message());
+  }
   e->options_.data_dir = fs::absolute(options.data_dir).lexically_normal().string();
   const std::string& dir = e->options_.data_dir;
+  if (!options.read_only) {
+    DOPPEL_ASSIGN_OR_RETURN(e->impl_->lock_fd, LockDataDir(dir));
+  }
 
   std::string reg = (fs::path(dir) / "models.json").string();
   if (fs::exists(reg)) {
-    DOPPEL_ASSIGN_OR_RETURN(std::string text, ReadFileBytes(reg));
+    DOPPEL_ASSIGN_OR_RETURN(std::string text, ReadFileBytes(reg, int64_t(64) << 20));
     json j;
     try {
       j = json::parse(text);
@@ -115,19 +156,73 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
       DOPPEL_ASSIGN_OR_RETURN(ModelEntry entry, EntryFromJson(m, reg));
       e->impl_->models.emplace(entry.name, std::move(entry));
     }
+    if (j.contains("default_model") && j["default_model"].is_string())
+      e->impl_->default_model = j["default_model"].get<std::string>();
+    // Registries written before the default was stored: the built-in default if present, else the first model.
+    if (!e->impl_->models.count(e->impl_->default_model)) e->impl_->default_model = e->impl_->FallbackDefault();
   }
   if (options.store) {
     e->impl_->store = options.store;
   } else {
-    DOPPEL_ASSIGN_OR_RETURN(std::unique_ptr<VectorStore> s, OpenLocalStore((fs::path(dir) / "store").string()));
-    e->impl_->store = std::move(s);
+    LocalStoreOptions so;
+    so.read_only = options.read_only;
+    auto s = OpenLocalStore((fs::path(dir) / "store").string(), so);
+    if (!s.ok() && options.read_only && s.status().code() == Status::Code::kNotFound && e->impl_->models.empty())
+      return Status::NotFound("nothing indexed yet in " + dir);
+    if (!s.ok()) return s.status();
+    e->impl_->store = std::move(s).value();
   }
-  DOPPEL_ASSIGN_OR_RETURN(e->impl_->catalog, FileCatalog::Open((fs::path(dir) / "catalog.db").string()));
+  std::string catalog = (fs::path(dir) / "catalog.db").string();
+  if (options.read_only && !fs::exists(catalog, ec)) return Status::NotFound("nothing indexed yet in " + dir);
+  DOPPEL_ASSIGN_OR_RETURN(e->impl_->catalog, FileCatalog::Open(catalog, options.read_only));
   return e;
+}
+
+Status Engine::CheckWritable() const {
+  if (options_.read_only)
+    return Status::FailedPrecondition("data directory " + options_.data_dir + " is open read-only");
+  return Status::OK();
+}
+
+std::string Engine::Impl::FallbackDefault() const {
+  if (models.empty()) return "";
+  if (models.count(kBuiltinDefaultModel)) return kBuiltinDefaultModel;
+  return models.begin()->first;
+}
+
+std::string Engine::DefaultModel() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->models_mu);
+  return impl_->default_model;
+}
+
+Status Engine::SetDefaultModel(const std::string& name) {
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
+  std::lock_guard<std::mutex> wlock(impl_->write_mu);
+  std::unique_lock<std::shared_mutex> lock(impl_->models_mu);
+  if (!impl_->models.count(name)) return Status::NotFound("no model named '" + name + "'");
+  std::string before = impl_->default_model;
+  impl_->default_model = name;
+  Status s = impl_->SaveRegistry(options_.data_dir);
+  if (!s.ok()) impl_->default_model = before;
+  return s;
+}
+
+Result<std::string> Engine::ResolveModelName(const std::string& name) const {
+  if (!name.empty()) {
+    DOPPEL_ASSIGN_OR_RETURN(ModelEntry e, GetModel(name));
+    return e.name;
+  }
+  std::string d = DefaultModel();
+  if (d.empty())
+    return Status::FailedPrecondition("no models registered in " + options_.data_dir +
+                                      ": index some pictures (the built-in default model is added then) or add one "
+                                      "with `doppel model add-builtin` / `doppel model add`");
+  return d;
 }
 
 Result<ModelEntry> Engine::AddModel(const std::string& name, const std::string& onnx_path, const ModelSpec& spec,
                                     const AddModelOptions& opts) {
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
   static const std::regex kName("[A-Za-z_][A-Za-z0-9_]{0,63}");
   if (!std::regex_match(name, kName))
     return Status::InvalidArgument("model name '" + name + "': use letters, digits and _ (not first), up to 64");
@@ -184,11 +279,13 @@ Result<ModelEntry> Engine::AddModel(const std::string& name, const std::string& 
   std::unique_lock<std::shared_mutex> lock(impl_->models_mu);
   impl_->models[name] = e;
   impl_->loaded[name] = model;
+  if (impl_->default_model.empty()) impl_->default_model = name;
   DOPPEL_RETURN_IF_ERROR(impl_->SaveRegistry(options_.data_dir));
   return e;
 }
 
 Status Engine::RemoveModel(const std::string& name) {
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
   std::lock_guard<std::mutex> wlock(impl_->write_mu);
   ModelEntry e;
   {
@@ -198,14 +295,13 @@ Status Engine::RemoveModel(const std::string& name) {
     e = it->second;
     impl_->models.erase(it);
     impl_->loaded.erase(name);
+    if (impl_->default_model == name) impl_->default_model = impl_->FallbackDefault();
     DOPPEL_RETURN_IF_ERROR(impl_->SaveRegistry(options_.data_dir));
   }
   DOPPEL_ASSIGN_OR_RETURN(bool has, impl_->store->HasCollection(name));
   if (has) DOPPEL_RETURN_IF_ERROR(impl_->store->DropCollection(name));
-  {
-    std::lock_guard<std::mutex> lock(impl_->catalog_mu);
-    DOPPEL_RETURN_IF_ERROR(impl_->catalog->RemoveModel(e.fingerprint));
-  }
+  ++impl_->removals;
+  DOPPEL_RETURN_IF_ERROR(impl_->catalog->RemoveModel(e.fingerprint));
   std::error_code ec;
   fs::remove(e.file, ec);
   fs::remove(SidecarPath(e.file), ec);
@@ -221,7 +317,9 @@ std::vector<ModelEntry> Engine::ListModels() const {
 
 Result<ModelEntry> Engine::GetModel(const std::string& name) const {
   std::shared_lock<std::shared_mutex> lock(impl_->models_mu);
-  auto it = impl_->models.find(name);
+  if (name.empty() && impl_->default_model.empty())
+    return Status::FailedPrecondition("no models registered in " + options_.data_dir);
+  auto it = impl_->models.find(name.empty() ? impl_->default_model : name);
   if (it == impl_->models.end()) {
     std::string names;
     for (const auto& [n, e] : impl_->models) names += (names.empty() ? "" : ", ") + n;
@@ -230,7 +328,8 @@ Result<ModelEntry> Engine::GetModel(const std::string& name) const {
   return it->second;
 }
 
-Result<std::shared_ptr<const OnnxModel>> Engine::LoadModel(const std::string& name) {
+Result<std::shared_ptr<const OnnxModel>> Engine::LoadModel(const std::string& name_or_default) {
+  DOPPEL_ASSIGN_OR_RETURN(std::string name, ResolveModelName(name_or_default));
   {
     std::shared_lock<std::shared_mutex> lock(impl_->models_mu);
     auto it = impl_->loaded.find(name);
@@ -252,32 +351,23 @@ Result<std::shared_ptr<const OnnxModel>> Engine::LoadModel(const std::string& na
 }
 
 Status Engine::Impl::RemovePicture(int64_t id) {
-  std::vector<std::string> names;
-  {
-    std::shared_lock<std::shared_mutex> lock(models_mu);
-    for (const auto& [n, e] : models) names.push_back(n);
-  }
-  for (const auto& n : names) {
+  for (const auto& n : ModelNames()) {
     DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, store->GetCollection(n));
     DOPPEL_RETURN_IF_ERROR(c->Delete({id}).status());
   }
-  std::lock_guard<std::mutex> lock(catalog_mu);
   return catalog->RemoveId(id);
 }
 
 Result<int64_t> Engine::RemovePaths(const std::vector<std::string>& paths) {
-  std::lock_guard<std::mutex> wlock(impl_->write_mu);
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
   int64_t removed = 0;
   for (const auto& p : paths) {
+    std::lock_guard<std::mutex> wlock(impl_->write_mu);  // one path at a time: index batches interleave
     std::string abs = fs::absolute(p).lexically_normal().string();
-    int64_t id;
-    std::vector<std::string> rest;
-    {
-      std::lock_guard<std::mutex> lock(impl_->catalog_mu);
-      DOPPEL_ASSIGN_OR_RETURN(id, impl_->catalog->RemovePath(abs));
-      if (id == 0) return Status::NotFound(abs + ": not an indexed path");
-      DOPPEL_ASSIGN_OR_RETURN(rest, impl_->catalog->PathsOf(id));
-    }
+    DOPPEL_ASSIGN_OR_RETURN(int64_t id, impl_->catalog->RemovePath(abs));
+    if (id == 0) return Status::NotFound(abs + ": not an indexed path");
+    DOPPEL_ASSIGN_OR_RETURN(std::vector<std::string> rest, impl_->catalog->PathsOf(id));
+    ++impl_->removals;
     if (rest.empty()) {
       DOPPEL_RETURN_IF_ERROR(impl_->RemovePicture(id));
       ++removed;
@@ -287,14 +377,20 @@ Result<int64_t> Engine::RemovePaths(const std::vector<std::string>& paths) {
 }
 
 Result<int64_t> Engine::RemoveIds(const std::vector<int64_t>& ids) {
-  std::lock_guard<std::mutex> wlock(impl_->write_mu);
-  for (int64_t id : ids) DOPPEL_RETURN_IF_ERROR(impl_->RemovePicture(id));
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
+  for (int64_t id : ids) {
+    std::lock_guard<std::mutex> wlock(impl_->write_mu);
+    ++impl_->removals;
+    DOPPEL_RETURN_IF_ERROR(impl_->RemovePicture(id));
+  }
   return static_cast<int64_t>(ids.size());
 }
 
 Result<EngineStatus> Engine::GetStatus() {
   EngineStatus s;
   s.data_dir = options_.data_dir;
+  s.read_only = options_.read_only;
+  s.default_model = DefaultModel();
   for (const auto& e : ListModels()) {
     EngineStatus::ModelStatus ms;
     ms.model = e;
@@ -305,10 +401,7 @@ Result<EngineStatus> Engine::GetStatus() {
     }
     s.models.push_back(ms);
   }
-  {
-    std::lock_guard<std::mutex> lock(impl_->catalog_mu);
-    DOPPEL_ASSIGN_OR_RETURN(s.files, impl_->catalog->CountFiles());
-  }
+  DOPPEL_ASSIGN_OR_RETURN(s.files, impl_->catalog->CountFiles());
   std::error_code ec;
   for (fs::recursive_directory_iterator it(options_.data_dir, ec), end; !ec && it != end; it.increment(ec))
     if (it->is_regular_file(ec)) s.disk_bytes += static_cast<int64_t>(it->file_size(ec));

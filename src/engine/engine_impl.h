@@ -1,12 +1,14 @@
 // Internal: the state behind Engine, shared by engine.cc (models, status, removal), indexer.cc and search.cc.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
 
+#include "doppel/engine/builtin.h"
 #include "doppel/engine/engine.h"
 #include "file_catalog.h"
 
@@ -17,21 +19,38 @@ inline constexpr const char* kImageFields[] = {"path", "size", "mtime", "width",
 // Collection metadata key holding the model fingerprint.
 inline constexpr char kFingerprintKey[] = "model_fingerprint";
 
+class IndexJobImpl;
+
+// Lock order: write_mu before models_mu. The catalog and the store are thread-safe themselves.
 struct Engine::Impl {
   std::shared_ptr<VectorStore> store;
+  std::unique_ptr<FileCatalog> catalog;  // thread-safe (one writer connection, pooled readers)
+  int lock_fd = -1;                      // the data directory's LOCK, held while open for writing
 
-  std::mutex catalog_mu;  // guards catalog
-  std::unique_ptr<FileCatalog> catalog;
-
-  mutable std::shared_mutex models_mu;  // guards models (the registry) and loaded
+  mutable std::shared_mutex models_mu;  // guards models (the registry), default_model and loaded
   std::map<std::string, ModelEntry> models;
+  std::string default_model;
   std::map<std::string, std::shared_ptr<const OnnxModel>> loaded;
 
-  std::mutex write_mu;  // serialises indexing, removal and model changes
+  // Serialises writes to the store + catalog pair: one index batch commit, one removal, one model change at a
+  // time. Held for one step, never for a whole index run.
+  std::mutex write_mu;
 
+  // Counts RemovePaths/RemoveIds/RemoveModel calls, so that a running index job knows to reload the catalog.
+  std::atomic<uint64_t> removals{0};
+
+  std::mutex job_mu;                    // guards job
+  std::shared_ptr<IndexJobImpl> job;    // the running (or last) index job
+
+  ~Impl();
   Status SaveRegistry(const std::string& data_dir) const;  // caller holds models_mu (shared or unique)
   // Removes a picture from every collection and from the catalog. Caller holds write_mu.
   Status RemovePicture(int64_t id);
+  // The default after the default model went away (caller holds models_mu): the built-in default if registered,
+  // else the first model by name, else "".
+  std::string FallbackDefault() const;
+  // The registered models' names (a snapshot).
+  std::vector<std::string> ModelNames() const;
 };
 
 }  // namespace doppel

@@ -1,6 +1,6 @@
 #include "file_catalog.h"
 
-#include "store/sqlite_db.h"
+#include "sqlite/db.h"
 
 namespace doppel {
 namespace {
@@ -22,11 +22,38 @@ FileRecord RowToRecord(const sqlite::Stmt& s) {
 
 }  // namespace
 
+class FileCatalog::ReadLease {
+ public:
+  ReadLease(FileCatalog* c, std::unique_ptr<sqlite::Db> db) : c_(c), db_(std::move(db)) {}
+  ReadLease(ReadLease&& o) noexcept = default;
+  ~ReadLease() {
+    if (!db_) return;
+    std::lock_guard<std::mutex> l(c_->pool_mu_);
+    if (c_->idle_.size() < 8) c_->idle_.push_back(std::move(db_));
+  }
+  sqlite::Db* operator->() { return db_.get(); }
+
+ private:
+  FileCatalog* c_;
+  std::unique_ptr<sqlite::Db> db_;
+};
+
 FileCatalog::~FileCatalog() = default;
 
-Result<std::unique_ptr<FileCatalog>> FileCatalog::Open(const std::string& path) {
+Result<std::unique_ptr<FileCatalog>> FileCatalog::Open(const std::string& path, bool read_only) {
   std::unique_ptr<FileCatalog> c(new FileCatalog());
-  DOPPEL_ASSIGN_OR_RETURN(c->db_, sqlite::Db::Open(path, /*create=*/true));
+  c->path_ = path;
+  c->read_only_ = read_only;
+  if (read_only) {
+    // Check now that it opens; it becomes the first pooled read connection.
+    auto lease = c->Read();
+    if (!lease.ok()) return lease.status();
+    return c;
+  }
+  // The catalog's rows are small: SQLite's default page size. synchronous=FULL: a recorded batch is durable.
+  sqlite::DbOptions o;
+  o.create = true;
+  DOPPEL_ASSIGN_OR_RETURN(c->db_, sqlite::Db::Open(path, o));
   DOPPEL_RETURN_IF_ERROR(c->db_->Exec(
       "CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
       " id INTEGER NOT NULL, hash TEXT NOT NULL, format TEXT, width INTEGER, height INTEGER);"
@@ -36,8 +63,29 @@ Result<std::unique_ptr<FileCatalog>> FileCatalog::Open(const std::string& path) 
   return c;
 }
 
+Result<FileCatalog::ReadLease> FileCatalog::Read() {
+  {
+    std::lock_guard<std::mutex> l(pool_mu_);
+    if (!idle_.empty()) {
+      std::unique_ptr<sqlite::Db> db = std::move(idle_.back());
+      idle_.pop_back();
+      return ReadLease(this, std::move(db));
+    }
+  }
+  sqlite::DbOptions o;
+  o.read_only = true;
+  DOPPEL_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Db> db, sqlite::Db::Open(path_, o));
+  return ReadLease(this, std::move(db));
+}
+
+Status FileCatalog::CheckWritable() const {
+  if (read_only_) return Status::FailedPrecondition("file catalog " + path_ + " is open read-only");
+  return Status::OK();
+}
+
 Result<std::unordered_map<std::string, FileRecord>> FileCatalog::LoadFiles() {
-  DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s, db_->Prepare(std::string("SELECT ") + kFileColumns + " FROM files"));
+  DOPPEL_ASSIGN_OR_RETURN(ReadLease db, Read());
+  DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s, db->Prepare(std::string("SELECT ") + kFileColumns + " FROM files"));
   std::unordered_map<std::string, FileRecord> out;
   for (;;) {
     DOPPEL_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -49,7 +97,8 @@ Result<std::unordered_map<std::string, FileRecord>> FileCatalog::LoadFiles() {
 }
 
 Result<std::unordered_map<std::string, FailedRecord>> FileCatalog::LoadFailed() {
-  DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s, db_->Prepare("SELECT path, size, mtime_ns, error FROM failed"));
+  DOPPEL_ASSIGN_OR_RETURN(ReadLease db, Read());
+  DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s, db->Prepare("SELECT path, size, mtime_ns, error FROM failed"));
   std::unordered_map<std::string, FailedRecord> out;
   for (;;) {
     DOPPEL_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -61,7 +110,8 @@ Result<std::unordered_map<std::string, FailedRecord>> FileCatalog::LoadFailed() 
 }
 
 Result<std::unordered_set<int64_t>> FileCatalog::DoneIds(const std::string& fingerprint) {
-  DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s, db_->Prepare("SELECT id FROM done WHERE model = ?"));
+  DOPPEL_ASSIGN_OR_RETURN(ReadLease db, Read());
+  DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s, db->Prepare("SELECT id FROM done WHERE model = ?"));
   s.BindText(1, fingerprint);
   std::unordered_set<int64_t> out;
   for (;;) {
@@ -73,6 +123,8 @@ Result<std::unordered_set<int64_t>> FileCatalog::DoneIds(const std::string& fing
 }
 
 Status FileCatalog::Commit(const Batch& b) {
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
+  std::lock_guard<std::mutex> w(write_mu_);
   sqlite::Transaction tx(db_.get());
   DOPPEL_RETURN_IF_ERROR(tx.Begin());
   DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt f, db_->Prepare("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)"));
@@ -110,8 +162,9 @@ Status FileCatalog::Commit(const Batch& b) {
 }
 
 Result<std::optional<FileRecord>> FileCatalog::Find(const std::string& path) {
+  DOPPEL_ASSIGN_OR_RETURN(ReadLease db, Read());
   DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s,
-                          db_->Prepare(std::string("SELECT ") + kFileColumns + " FROM files WHERE path = ?"));
+                          db->Prepare(std::string("SELECT ") + kFileColumns + " FROM files WHERE path = ?"));
   s.BindText(1, path);
   DOPPEL_ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return std::optional<FileRecord>();
@@ -119,7 +172,8 @@ Result<std::optional<FileRecord>> FileCatalog::Find(const std::string& path) {
 }
 
 Result<std::vector<std::string>> FileCatalog::PathsOf(int64_t id) {
-  DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s, db_->Prepare("SELECT path FROM files WHERE id = ? ORDER BY path"));
+  DOPPEL_ASSIGN_OR_RETURN(ReadLease db, Read());
+  DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s, db->Prepare("SELECT path FROM files WHERE id = ? ORDER BY path"));
   s.BindInt(1, id);
   std::vector<std::string> out;
   for (;;) {
@@ -141,9 +195,17 @@ Result<std::unordered_map<int64_t, std::vector<std::string>>> FileCatalog::Paths
 }
 
 Result<int64_t> FileCatalog::RemovePath(const std::string& path) {
-  DOPPEL_ASSIGN_OR_RETURN(std::optional<FileRecord> r, Find(path));
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
+  std::lock_guard<std::mutex> w(write_mu_);
   sqlite::Transaction tx(db_.get());
   DOPPEL_RETURN_IF_ERROR(tx.Begin());
+  int64_t id = 0;
+  {
+    DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt f, db_->Prepare("SELECT id FROM files WHERE path = ?"));
+    f.BindText(1, path);
+    DOPPEL_ASSIGN_OR_RETURN(bool row, f.Step());
+    if (row) id = f.ColumnInt(0);
+  }
   DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt a, db_->Prepare("DELETE FROM files WHERE path = ?"));
   a.BindText(1, path);
   DOPPEL_RETURN_IF_ERROR(a.Run());
@@ -151,10 +213,12 @@ Result<int64_t> FileCatalog::RemovePath(const std::string& path) {
   b.BindText(1, path);
   DOPPEL_RETURN_IF_ERROR(b.Run());
   DOPPEL_RETURN_IF_ERROR(tx.Commit());
-  return r ? r->id : int64_t(0);
+  return id;
 }
 
 Status FileCatalog::RemoveId(int64_t id) {
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
+  std::lock_guard<std::mutex> w(write_mu_);
   sqlite::Transaction tx(db_.get());
   DOPPEL_RETURN_IF_ERROR(tx.Begin());
   for (const char* sql : {"DELETE FROM files WHERE id = ?", "DELETE FROM done WHERE id = ?"}) {
@@ -166,13 +230,16 @@ Status FileCatalog::RemoveId(int64_t id) {
 }
 
 Status FileCatalog::RemoveModel(const std::string& fingerprint) {
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
+  std::lock_guard<std::mutex> w(write_mu_);
   DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s, db_->Prepare("DELETE FROM done WHERE model = ?"));
   s.BindText(1, fingerprint);
   return s.Run();
 }
 
 Result<int64_t> FileCatalog::CountFiles() {
-  DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s, db_->Prepare("SELECT COUNT(*) FROM files"));
+  DOPPEL_ASSIGN_OR_RETURN(ReadLease db, Read());
+  DOPPEL_ASSIGN_OR_RETURN(sqlite::Stmt s, db->Prepare("SELECT COUNT(*) FROM files"));
   DOPPEL_ASSIGN_OR_RETURN(bool row, s.Step());
   return row ? s.ColumnInt(0) : int64_t(0);
 }

@@ -2,11 +2,15 @@
 // which content, and which pictures (content ids) are in which model's collection. It is what makes re-indexing
 // cheap (path + size + mtime) and resumable: the engine writes a batch's vectors to the store first and records it
 // here after, so a crash in between only means that batch is embedded again (upserts by content id are idempotent).
-// Not thread-safe: the engine serialises access.
+// Thread-safe: writes go through one writer connection (serialised by a mutex; each is one transaction), reads
+// through a small pool of read connections, so a read never queues behind a writer's transaction or its fsync (WAL).
+// A catalog opened read-only (another process writes it) has no writer connection; writes fail with
+// FailedPrecondition.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -42,7 +46,8 @@ struct FailedRecord {
 
 class FileCatalog {
  public:
-  static Result<std::unique_ptr<FileCatalog>> Open(const std::string& path);
+  // Opens (creating if needed, unless read_only) the catalog database at `path`.
+  static Result<std::unique_ptr<FileCatalog>> Open(const std::string& path, bool read_only = false);
   ~FileCatalog();
 
   Result<std::unordered_map<std::string, FileRecord>> LoadFiles();
@@ -71,7 +76,17 @@ class FileCatalog {
 
  private:
   FileCatalog() = default;
-  std::unique_ptr<sqlite::Db> db_;
+  // A read connection from the pool (opened on demand), returned by the lease's destructor.
+  class ReadLease;
+  Result<ReadLease> Read();
+  Status CheckWritable() const;
+
+  std::string path_;
+  bool read_only_ = false;
+  std::mutex write_mu_;
+  std::unique_ptr<sqlite::Db> db_;  // the writer connection (write_mu_); null when read-only
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<sqlite::Db>> idle_;  // read connections not in use (pool_mu_)
 };
 
 }  // namespace doppel

@@ -24,7 +24,21 @@ bool SmallerIsBetter(Metric m) { return m == Metric::kL2 || m == Metric::kHammin
 
 }  // namespace
 
-Result<std::vector<float>> Engine::QueryVector(const SearchQuery& q, const std::string& name) {
+namespace {
+
+// Exactly one kind of query; the message names what was given.
+Status CheckOneQuery(const SearchQuery& q) {
+  int given = !q.image_file.empty() + !q.upload.empty() + (q.id != 0) + !q.indexed_path.empty() + !q.vector.empty();
+  if (given == 1) return Status::OK();
+  if (given == 0) return Status::InvalidArgument("empty query: give an image, an id, an indexed path or a vector");
+  return Status::InvalidArgument("a query is one of an image, an id, an indexed path or a vector, not several");
+}
+
+}  // namespace
+
+Result<std::vector<float>> Engine::QueryVector(const SearchQuery& q, const std::string& name_or_default) {
+  DOPPEL_RETURN_IF_ERROR(CheckOneQuery(q));
+  DOPPEL_ASSIGN_OR_RETURN(std::string name, ResolveModelName(name_or_default));
   DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<const OnnxModel> model, LoadModel(name));
   if (!q.vector.empty()) {
     if (!q.vector_fingerprint.empty() && q.vector_fingerprint != model->fingerprint())
@@ -41,7 +55,6 @@ Result<std::vector<float>> Engine::QueryVector(const SearchQuery& q, const std::
   int64_t id = q.id;
   if (!q.indexed_path.empty()) {
     std::string abs = fs::absolute(q.indexed_path).lexically_normal().string();
-    std::lock_guard<std::mutex> lock(impl_->catalog_mu);
     DOPPEL_ASSIGN_OR_RETURN(std::optional<FileRecord> r, impl_->catalog->Find(abs));
     if (!r) return Status::NotFound(abs + ": not an indexed path (index it, or search by image file)");
     id = r->id;
@@ -52,20 +65,22 @@ Result<std::vector<float>> Engine::QueryVector(const SearchQuery& q, const std::
     if (es.empty()) return Status::NotFound("no picture with id " + std::to_string(id) + " in model '" + name + "'");
     return es[0].vector;
   }
-  if (q.image_path.empty()) return Status::InvalidArgument("empty query: give an image, an id, a path or a vector");
   DecodeOptions d;
   d.alpha = model->spec().preprocess.alpha;
   d.apply_exif_orientation = model->spec().preprocess.apply_exif_orientation;
   d.max_file_bytes = options_.embed.max_file_bytes;
   d.max_pixels = options_.embed.max_pixels;
-  auto img = q.image_bytes.empty() ? DecodeImageFile(q.image_path, d)
-                                   : DecodeImageBuffer(q.image_bytes, q.image_path, d);
+  // An upload is decoded from memory only: its name is a label, never a path to open.
+  auto img = !q.upload.empty() ? DecodeImageBuffer(q.upload, q.upload_name.empty() ? "upload" : q.upload_name, d)
+                               : DecodeImageFile(q.image_file, d);
   if (!img.ok()) return img.status();
   return model->Embed(img->rgb);
 }
 
-Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string& name, const SearchOptions& o) {
+Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string& name_or_default,
+                                        const SearchOptions& o) {
   if (o.k < 1) return Status::InvalidArgument("k must be at least 1, got " + std::to_string(o.k));
+  DOPPEL_ASSIGN_OR_RETURN(std::string name, ResolveModelName(name_or_default));
   DOPPEL_ASSIGN_OR_RETURN(std::vector<float> v, QueryVector(q, name));
   DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
   int64_t self = 0;
@@ -73,7 +88,6 @@ Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string&
     if (q.id) {
       self = q.id;
     } else {
-      std::lock_guard<std::mutex> lock(impl_->catalog_mu);
       auto r = impl_->catalog->Find(fs::absolute(q.indexed_path).lexically_normal().string());
       if (r.ok() && *r) self = (*r)->id;
     }
@@ -106,11 +120,7 @@ Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string&
     ids.push_back(h.id);
     hits.push_back(std::move(x));
   }
-  std::unordered_map<int64_t, std::vector<std::string>> paths;
-  {
-    std::lock_guard<std::mutex> lock(impl_->catalog_mu);
-    DOPPEL_ASSIGN_OR_RETURN(paths, impl_->catalog->PathsOfMany(ids));
-  }
+  DOPPEL_ASSIGN_OR_RETURN(auto paths, impl_->catalog->PathsOfMany(ids));
   std::vector<Hit> out;
   for (auto& h : hits) {
     auto& ps = paths[h.id];
@@ -177,7 +187,9 @@ Result<Comparison> Engine::Compare(const SearchQuery& q, const std::vector<std::
   return cmp;
 }
 
-Result<std::vector<DuplicateGroup>> Engine::Duplicates(const std::string& name, float threshold, int max_neighbors) {
+Result<std::vector<DuplicateGroup>> Engine::Duplicates(const std::string& name_or_default, float threshold,
+                                                       int max_neighbors) {
+  DOPPEL_ASSIGN_OR_RETURN(std::string name, ResolveModelName(name_or_default));
   DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
   const bool smaller_better = SmallerIsBetter(coll->schema().metric);
   QueryRequest all;

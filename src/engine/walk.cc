@@ -39,6 +39,7 @@ struct Walker {
     std::string format = SniffImageFormat(std::string_view(head, static_cast<size_t>(f.gcount())));
     if (format.empty() && !HasImageExtension(p.string())) {
       ++result.ignored;
+      result.ignored_files.emplace_back(p.string(), "not an image (no known image signature)");
       return;
     }
     FoundFile ff;

@@ -13,15 +13,6 @@
 
 namespace doppel {
 
-Result<std::string> ReadFileBytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status::IOError(path + ": " + std::strerror(errno));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) return Status::IOError(path + ": read error");
-  return ss.str();
-}
-
 Status ParseModelProto(const std::string& bytes, const std::string& name, onnx::ModelProto* model) {
   if (bytes.empty()) return Status::InvalidArgument(name + ": empty file, not an ONNX model");
   if (bytes.size() > size_t(std::numeric_limits<int>::max()))

@@ -13,38 +13,6 @@
 
 namespace doppel {
 
-Status SyncPath(const std::string& path, bool directory) {
-  int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDWR);
-  if (fd < 0) return Status::IOError("cannot open " + path + " to sync: " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return Status::IOError("fsync " + path + ": " + std::strerror(err));
-  return Status::OK();
-}
-
-Status WriteFileAtomic(const std::string& path, const std::string& bytes) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    f.flush();
-    if (!f) return Status::IOError("cannot write " + tmp);
-  }
-  DOPPEL_RETURN_IF_ERROR(SyncPath(tmp, false));
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return Status::IOError("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
-  return SyncPath(std::filesystem::path(path).parent_path().string(), true);
-}
-
-Result<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status::NotFound("cannot open " + path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 namespace {
 inline uint64_t Mix(uint64_t h, uint64_t w) {
   h ^= w * 0x9E3779B97F4A7C15ull;

@@ -80,12 +80,22 @@ bool Take(std::string_view* in, T* v) {
   return true;
 }
 
+// A collection's database: 64 KiB pages (a row holds a whole vector: with 4 KiB pages a 2 KiB row of d=512 takes a
+// page of its own, doubling the file), synchronous=FULL (an acknowledged write survives power loss).
+sqlite::DbOptions StoreDbOptions(bool create) {
+  sqlite::DbOptions o;
+  o.create = create;
+  o.page_size = 65536;
+  o.synchronous_full = true;
+  return o;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- create / open
 
 Status LocalCollection::Create(const std::string& dir, const CollectionSchema& schema) {
-  DOPPEL_ASSIGN_OR_RETURN(auto db, sqlite::Db::Open(dir + "/data.db", true));
+  DOPPEL_ASSIGN_OR_RETURN(auto db, sqlite::Db::Open(dir + "/data.db", StoreDbOptions(true)));
   std::string cols;
   for (const auto& f : schema.fields) cols += ", " + ColumnName(f) + " " + SqlType(f.type);
   sqlite::Transaction tx(db.get());
@@ -110,14 +120,18 @@ Result<std::shared_ptr<LocalCollection>> LocalCollection::Open(const std::string
   std::shared_ptr<LocalCollection> c(new LocalCollection());
   c->dir_ = dir;
   c->options_ = options;
-  DOPPEL_ASSIGN_OR_RETURN(c->db_, sqlite::Db::Open(dir + "/data.db", false));
-  DOPPEL_ASSIGN_OR_RETURN(c->read_db_, sqlite::Db::Open(dir + "/data.db", false));
+  c->read_only_ = options.read_only;
+  sqlite::DbOptions o = StoreDbOptions(false);
+  o.read_only = options.read_only;
+  DOPPEL_ASSIGN_OR_RETURN(c->db_, sqlite::Db::Open(dir + "/data.db", o));
+  o.read_only = true;  // the read connection never writes
+  DOPPEL_ASSIGN_OR_RETURN(c->read_db_, sqlite::Db::Open(dir + "/data.db", o));
   DOPPEL_RETURN_IF_ERROR(c->Load());
   return c;
 }
 
 LocalCollection::~LocalCollection() {
-  if (dropped_ || !db_) return;
+  if (dropped_ || !db_ || read_only_) return;
   std::lock_guard<std::mutex> w(writer_mu_);
   if (changes_since_snapshot_ > 0) {
     Status s = SaveSnapshotLocked();
@@ -141,6 +155,13 @@ void LocalCollection::MarkDropped() {
 
 Status LocalCollection::CheckOpen() const {
   if (dropped_) return Status::NotFound("collection '" + schema_.name + "' was dropped");
+  return Status::OK();
+}
+
+Status LocalCollection::CheckWritable() const {
+  DOPPEL_RETURN_IF_ERROR(CheckOpen());
+  if (read_only_)
+    return Status::FailedPrecondition(Where() + " is open read-only (the store was opened for reading)");
   return Status::OK();
 }
 
@@ -171,6 +192,14 @@ Status LocalCollection::Load() {
   // 1. The snapshot, if it is whole: index, slot table, watermark. Otherwise start empty and rebuild.
   int64_t watermark = 0;
   Status snap = LoadSnapshot(&watermark);
+  // A reader can race the writer replacing the snapshot (the old index file is deleted once the new header is in
+  // place): read the header again.
+  for (int attempt = 0; read_only_ && !snap.ok() && snap.code() != Status::Code::kNotFound && attempt < 5; ++attempt) {
+    DOPPEL_ASSIGN_OR_RETURN(index_, NewVectorIndex(schema_));
+    slot_ids_.clear();
+    id_slot_.clear();
+    snap = LoadSnapshot(&watermark);
+  }
   if (!snap.ok()) {
     if (snap.code() != Status::Code::kNotFound)
       Warn(Where() + ": index snapshot is damaged (" + snap.message() + "); rebuilding the index from " + db_path);
@@ -190,6 +219,16 @@ Status LocalCollection::Load() {
   std::vector<uint32_t> pending_slots;
   std::vector<uint8_t> pending;
   constexpr size_t kBatch = 8192;
+  // Read-only: newer rows go into an exact delta index (cheap to build) instead of the approximate one.
+  VectorIndex* replay_into = index_.get();
+  std::vector<uint32_t> delta_slots;
+  if (read_only_) {
+    CollectionSchema flat = schema_;
+    flat.index = IndexSpec();
+    flat.index.kind = IndexKind::kFlat;
+    DOPPEL_ASSIGN_OR_RETURN(delta_, NewVectorIndex(flat));
+    replay_into = delta_.get();
+  }
   int64_t max_seq = 0;
   while (true) {
     DOPPEL_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -211,16 +250,31 @@ Status LocalCollection::Load() {
       const uint8_t* p = static_cast<const uint8_t*>(st.ColumnBlob(2));
       pending.insert(pending.end(), p, p + code_bytes_);
       pending_slots.push_back(slot);
+      if (read_only_) delta_slots.push_back(slot);
       if (pending_slots.size() >= kBatch) {
-        DOPPEL_RETURN_IF_ERROR(index_->Add(pending_slots.size(), pending_slots.data(), pending.data()));
+        DOPPEL_RETURN_IF_ERROR(replay_into->Add(pending_slots.size(), pending_slots.data(), pending.data()));
         pending_slots.clear();
         pending.clear();
       }
     }
   }
   if (!pending_slots.empty())
-    DOPPEL_RETURN_IF_ERROR(index_->Add(pending_slots.size(), pending_slots.data(), pending.data()));
+    DOPPEL_RETURN_IF_ERROR(replay_into->Add(pending_slots.size(), pending_slots.data(), pending.data()));
   last_seq_ = std::max(max_seq, watermark);
+  if (read_only_) {
+    in_delta_ = Bitmap(slot_ids_.size(), false);
+    for (uint32_t s : delta_slots) in_delta_.Set(s, true);
+    delta_alive_ = alive_;
+    delta_alive_.And(in_delta_);
+    Bitmap not_delta = in_delta_;
+    not_delta.Not();
+    main_alive_ = alive_;
+    main_alive_.And(not_delta);
+    main_alive_count_ = main_alive_.Count();
+    delta_alive_count_ = delta_alive_.Count();
+    snapshot_watermark_ = snap.ok() ? watermark : 0;
+    return Status::OK();
+  }
   snapshot_watermark_ = snap.ok() ? watermark : 0;
   changes_since_snapshot_ = snap.ok() ? static_cast<int64_t>(pending_slots.size()) : live_count_;
   // Anything replayed or rebuilt is written back now, so the next open is fast.
@@ -248,7 +302,7 @@ uint32_t LocalCollection::SlotFor(int64_t id) {
 Status LocalCollection::LoadSnapshot(int64_t* watermark) {
   std::string meta_path = dir_ + "/index.meta";
   if (!fs::exists(meta_path)) return Status::NotFound("no snapshot");
-  auto bytes = ReadWholeFile(meta_path);
+  auto bytes = ReadFileBytes(meta_path, int64_t(1) << 34);
   if (!bytes.ok()) return Status::Corruption("cannot read " + meta_path);
   std::string_view in(*bytes);
   if (in.size() < 16 || std::memcmp(in.data(), kSnapMagic, 8) != 0)
@@ -327,13 +381,13 @@ Status LocalCollection::MaybeSnapshot() {
 }
 
 Status LocalCollection::Flush() {
-  DOPPEL_RETURN_IF_ERROR(CheckOpen());
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
   std::lock_guard<std::mutex> w(writer_mu_);
   return SaveSnapshotLocked();
 }
 
 Status LocalCollection::Compact() {
-  DOPPEL_RETURN_IF_ERROR(CheckOpen());
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
   std::lock_guard<std::mutex> w(writer_mu_);
   // Rebuild from the database with dense slots for live entities only, then swap and snapshot.
   DOPPEL_ASSIGN_OR_RETURN(auto index, NewVectorIndex(schema_));
@@ -474,7 +528,7 @@ Result<std::vector<int64_t>> LocalCollection::Upsert(const std::vector<Entity>& 
 }
 
 Result<std::vector<int64_t>> LocalCollection::Write(const std::vector<Entity>& entities, bool upsert) {
-  DOPPEL_RETURN_IF_ERROR(CheckOpen());
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
   if (entities.empty()) return std::vector<int64_t>{};
   std::vector<uint8_t> codes(entities.size() * code_bytes_);
   {
@@ -537,9 +591,10 @@ Result<std::vector<int64_t>> LocalCollection::Write(const std::vector<Entity>& e
     ms.BindText(1, std::to_string(next_auto));
     DOPPEL_RETURN_IF_ERROR(ms.Run());
   }
+  // Durable first (the fsync happens here, while readers keep searching), then published under a short lock.
+  DOPPEL_RETURN_IF_ERROR(tx.Commit());
   {
     std::unique_lock<RwLock> l(mu_);
-    DOPPEL_RETURN_IF_ERROR(tx.Commit());
     next_auto_id_ = next_auto;
     std::vector<uint32_t> slots(entities.size());
     for (size_t i = 0; i < entities.size(); ++i) {
@@ -568,13 +623,13 @@ Result<std::vector<int64_t>> LocalCollection::Write(const std::vector<Entity>& e
 }
 
 Result<int64_t> LocalCollection::Delete(const std::vector<int64_t>& ids) {
-  DOPPEL_RETURN_IF_ERROR(CheckOpen());
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
   std::lock_guard<std::mutex> w(writer_mu_);
   return DeleteIds(ids);
 }
 
 Result<int64_t> LocalCollection::DeleteByFilter(const std::string& filter) {
-  DOPPEL_RETURN_IF_ERROR(CheckOpen());
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
   if (std::all_of(filter.begin(), filter.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }))
     return Status::InvalidArgument(Where() + ": DeleteByFilter needs a filter (an empty one would delete everything)");
   std::lock_guard<std::mutex> w(writer_mu_);
@@ -604,9 +659,9 @@ Result<int64_t> LocalCollection::DeleteIds(const std::vector<int64_t>& ids) {
     st.BindInt(1, slot_ids_[s]);
     DOPPEL_RETURN_IF_ERROR(st.Run());
   }
+  DOPPEL_RETURN_IF_ERROR(tx.Commit());  // durable before readers see it, fsync outside the lock
   {
     std::unique_lock<RwLock> l(mu_);
-    DOPPEL_RETURN_IF_ERROR(tx.Commit());
     // Tombstones: the slot stays in the index (excluded from every search by alive_) until Compact().
     for (uint32_t s : slots) alive_.Set(s, false);
     live_count_ -= static_cast<int64_t>(slots.size());
@@ -618,7 +673,7 @@ Result<int64_t> LocalCollection::DeleteIds(const std::vector<int64_t>& ids) {
 }
 
 Status LocalCollection::SetMetadata(const std::string& key, const std::string& value) {
-  DOPPEL_RETURN_IF_ERROR(CheckOpen());
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
   std::lock_guard<std::mutex> w(writer_mu_);
   DOPPEL_ASSIGN_OR_RETURN(auto st, db_->Prepare("INSERT OR REPLACE INTO user_meta(key, value) VALUES(?1, ?2)"));
   st.BindText(1, key);
@@ -796,7 +851,11 @@ Result<SearchResults> LocalCollection::Search(const SearchRequest& r) {
   p.allow = blank ? &alive_ : &filtered;
   p.allow_count = blank ? static_cast<size_t>(live_count_) : filtered.Count();
   std::vector<SlotHits> hits;
-  DOPPEL_RETURN_IF_ERROR(index_->Search(codes.data(), nq, p, &hits));
+  if (delta_) {
+    DOPPEL_RETURN_IF_ERROR(SearchWithDelta(codes.data(), nq, p, blank, blank ? nullptr : &filtered, &hits));
+  } else {
+    DOPPEL_RETURN_IF_ERROR(index_->Search(codes.data(), nq, p, &hits));
+  }
   SearchResults out(nq);
   for (size_t q = 0; q < nq; ++q) {
     out[q].reserve(hits[q].size());
@@ -813,6 +872,44 @@ Result<SearchResults> LocalCollection::Search(const SearchRequest& r) {
     }
   }
   return out;
+}
+
+Status LocalCollection::SearchWithDelta(const uint8_t* codes, size_t nq, const IndexSearchParams& p, bool blank,
+                                        const Bitmap* filtered, std::vector<SlotHits>* hits) const {
+  Bitmap main_allow, delta_allow;
+  IndexSearchParams pm = p, pd = p;
+  if (blank) {
+    pm.allow = &main_alive_;
+    pm.allow_count = main_alive_count_;
+    pd.allow = &delta_alive_;
+    pd.allow_count = delta_alive_count_;
+  } else {
+    main_allow = *filtered;
+    main_allow.And(main_alive_);
+    delta_allow = *filtered;
+    delta_allow.And(delta_alive_);
+    pm.allow = &main_allow;
+    pm.allow_count = main_allow.Count();
+    pd.allow = &delta_allow;
+    pd.allow_count = delta_allow.Count();
+  }
+  std::vector<SlotHits> from_main, from_delta;
+  if (pm.allow_count > 0) DOPPEL_RETURN_IF_ERROR(index_->Search(codes, nq, pm, &from_main));
+  if (pd.allow_count > 0) DOPPEL_RETURN_IF_ERROR(delta_->Search(codes, nq, pd, &from_delta));
+  from_main.resize(nq);
+  from_delta.resize(nq);
+  const bool smaller_first = schema_.metric == Metric::kL2 || schema_.metric == Metric::kHamming;
+  hits->assign(nq, {});
+  for (size_t q = 0; q < nq; ++q) {
+    SlotHits& out = (*hits)[q];
+    out = std::move(from_main[q]);
+    out.insert(out.end(), from_delta[q].begin(), from_delta[q].end());
+    std::stable_sort(out.begin(), out.end(), [&](const auto& a, const auto& b) {
+      return smaller_first ? a.first < b.first : a.first > b.first;
+    });
+    if (out.size() > static_cast<size_t>(p.k)) out.resize(static_cast<size_t>(p.k));
+  }
+  return Status::OK();
 }
 
 Result<CollectionInfo> LocalCollection::Describe() {

@@ -7,8 +7,15 @@
 //   index-<gen>.bin   the index engine's own file for that snapshot.
 //
 // In memory: slot table, live bitmap, scalar columns and the index. Every write is committed to SQLite first (one
-// transaction per batch) and applied to memory under the exclusive lock that also covers the COMMIT, so readers
-// (shared lock) see a batch entirely or not at all, and memory never runs ahead of or behind the durable data.
+// transaction per batch, fsync'd, while readers keep searching) and then applied to memory under a short exclusive
+// lock, so readers (shared lock) see a batch entirely or not at all, never wait for an fsync, and never see data
+// that is not durable. A crash between COMMIT and the memory update loses nothing: the next open replays it.
+//
+// Read-only mode (another process may be writing the collection): the collection is opened on SQLite read
+// connections and shows the state committed when it was opened. The snapshot index is loaded as is; the rows
+// committed after its watermark (or every row, when there is no usable snapshot) go into an exact "delta" index
+// instead of being inserted into the approximate one, so opening stays as cheap as reading the rows. Searches
+// merge both. Nothing is ever written: no snapshot, no WAL checkpoint that changes data.
 #pragma once
 
 #include <atomic>
@@ -22,7 +29,7 @@
 #include "doppel/store/store.h"
 #include "store/columns.h"
 #include "store/rw_lock.h"
-#include "store/sqlite_db.h"
+#include "sqlite/db.h"
 #include "store/vector_index.h"
 
 namespace doppel {
@@ -62,6 +69,10 @@ class LocalCollection final : public Collection {
   Result<std::vector<int64_t>> Write(const std::vector<Entity>& entities, bool upsert);
   Result<int64_t> DeleteIds(const std::vector<int64_t>& ids);
   Status CheckOpen() const;
+  Status CheckWritable() const;  // CheckOpen, and FailedPrecondition in read-only mode
+  // Read-only mode: search the snapshot index and the delta index and merge. Shared lock held.
+  Status SearchWithDelta(const uint8_t* codes, size_t nq, const IndexSearchParams& p, bool blank,
+                         const Bitmap* filtered, std::vector<SlotHits>* hits) const;
   // Validates an entity and returns its vector in index form (normalised for COSINE). `i` is its batch position.
   Status ValidateEntity(const Entity& e, size_t i, std::vector<uint8_t>* code) const;
   Status ValidateQueries(const SearchRequest& r, std::vector<uint8_t>* codes, size_t* nq) const;
@@ -103,6 +114,15 @@ class LocalCollection final : public Collection {
   std::vector<Column> columns_;                   // schema_.fields order, each slot_ids_.size() long
   std::unique_ptr<VectorIndex> index_;
   int64_t last_seq_ = 0;                          // highest entities.seq applied to memory
+
+  // Read-only mode only (fixed after Load): the exact index of rows newer than the snapshot, which slots it holds,
+  // and the live slots each index answers for (a slot in the delta is never taken from the snapshot index, whose
+  // vector for it may be older).
+  bool read_only_ = false;
+  std::unique_ptr<VectorIndex> delta_;
+  Bitmap in_delta_;
+  Bitmap main_alive_, delta_alive_;
+  size_t main_alive_count_ = 0, delta_alive_count_ = 0;
 };
 
 }  // namespace doppel

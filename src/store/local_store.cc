@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "doppel/store/store.h"
+#include "doppel/util/file.h"
 #include "store/file_util.h"
 #include "store/local_collection.h"
 #include "store/schema_codec.h"
@@ -44,7 +45,13 @@ class LocalStore final : public VectorStore {
     return Status::OK();
   }
 
+  Status CheckWritable() const {
+    if (options_.read_only) return Status::FailedPrecondition("store " + dir_ + " is open read-only");
+    return Status::OK();
+  }
+
   Status CreateCollection(const CollectionSchema& schema) override {
+    DOPPEL_RETURN_IF_ERROR(CheckWritable());
     DOPPEL_RETURN_IF_ERROR(schema.Validate());
     {
       auto probe = NewVectorIndex(schema);
@@ -69,6 +76,7 @@ class LocalStore final : public VectorStore {
   }
 
   Status DropCollection(const std::string& name) override {
+    DOPPEL_RETURN_IF_ERROR(CheckWritable());
     DOPPEL_RETURN_IF_ERROR(CheckName(name));
     std::lock_guard<std::mutex> l(mu_);
     std::string d = CollectionDir(name);
@@ -136,8 +144,26 @@ class LocalStore final : public VectorStore {
 
 }  // namespace
 
+namespace {
+
+// "pid 1234: doppel index /photos" for the LOCK file: who holds the store, for the next writer's error message.
+std::string LockOwnerLine() {
+  std::string cmd;
+  if (auto bytes = ReadFileBytes("/proc/self/cmdline", 4096); bytes.ok()) {
+    for (char c : *bytes) cmd += c == '\0' ? ' ' : c;
+    while (!cmd.empty() && cmd.back() == ' ') cmd.pop_back();
+  }
+  return "pid " + std::to_string(::getpid()) + (cmd.empty() ? "" : ": " + cmd) + "\n";
+}
+
+}  // namespace
+
 Result<std::unique_ptr<VectorStore>> OpenLocalStore(const std::string& dir, const LocalStoreOptions& options) {
   std::error_code ec;
+  if (options.read_only) {
+    if (!fs::is_directory(dir + "/collections", ec)) return Status::NotFound("no vector store in " + dir);
+    return std::unique_ptr<VectorStore>(new LocalStore(dir, -1, options));
+  }
   fs::create_directories(dir + "/collections", ec);
   if (ec) return Status::IOError("cannot create store folder " + dir + ": " + ec.message());
   std::string lock = dir + "/LOCK";
@@ -145,8 +171,16 @@ Result<std::unique_ptr<VectorStore>> OpenLocalStore(const std::string& dir, cons
   if (fd < 0) return Status::IOError("cannot open " + lock + ": " + std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
-    return Status::FailedPrecondition("store " + dir + " is already open in another process (" + lock + " is locked)");
+    std::string owner;
+    if (auto text = ReadFileBytes(lock, 8192); text.ok()) owner = *text;
+    while (!owner.empty() && (owner.back() == '\n' || owner.back() == ' ')) owner.pop_back();
+    return Status::FailedPrecondition("store " + dir + " is open for writing in another process" +
+                                      (owner.empty() ? "" : " (" + owner + ")"));
   }
+  std::string owner = LockOwnerLine();
+  // Best effort: only a later writer's error message depends on it; the lock itself is held.
+  bool noted = ::ftruncate(fd, 0) == 0 && ::pwrite(fd, owner.data(), owner.size(), 0) == ssize_t(owner.size());
+  (void)noted;
   // Leftovers of a crash in CreateCollection / DropCollection.
   for (const auto& e : fs::directory_iterator(dir + "/collections", ec)) {
     std::string n = e.path().filename().string();

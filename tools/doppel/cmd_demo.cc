@@ -16,7 +16,7 @@ struct DemoArgs {
 };
 
 int RunDemo(const DemoArgs& a) {
-  auto opened = a.engine.Open();
+  auto opened = a.engine.Open(EngineFlags::Mode::kWrite);
   if (!opened.ok()) return Fail("demo", opened.status());
   Engine& engine = **opened;
   std::printf("doppel demo: data directory %s\n\n", engine.data_dir().c_str());

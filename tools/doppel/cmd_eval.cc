@@ -49,7 +49,7 @@ int RunEval(const EvalArgs& a) {
         }))
       return rc;
   if (!a.models.empty()) {
-    auto engine = a.engine.Open();
+    auto engine = a.engine.Open(EngineFlags::Mode::kRead);
     if (!engine.ok()) return Fail("eval", engine.status());
     for (const auto& n : a.models) {
       auto m = (*engine)->LoadModel(n);

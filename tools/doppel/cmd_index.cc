@@ -4,8 +4,11 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "commands.h"
+#include "doppel/api/api.h"
+#include "doppel/api/json.h"
 #include "engine_flags.h"
 
 namespace doppel::cli {
@@ -57,8 +60,14 @@ class ProgressPrinter {
 };
 
 int RunIndex(const IndexArgs& a) {
-  auto engine = a.engine.Open();
+  auto engine = a.engine.Open(EngineFlags::Mode::kWrite);
   if (!engine.ok()) return Fail("index", engine.status());
+  if (a.models.empty()) {
+    // A new data directory gets the built-in default model, so that `doppel index PHOTOS` just works.
+    auto note = api::EnsureDefaultModel(**engine);
+    if (!note.ok()) return Fail("index", note.status());
+    if (!note->empty()) std::fprintf(stderr, "doppel index: %s\n", note->c_str());
+  }
   IndexOptions o;
   o.models = a.models;
   o.prune = a.prune;
@@ -68,18 +77,21 @@ int RunIndex(const IndexArgs& a) {
   if (!sum.ok()) return Fail("index", sum.status());
   const auto& c = sum->counts;
   if (a.json) {
-    nlohmann::json j{{"found", c.total},          {"indexed", c.indexed},       {"skipped", c.skipped},
-                     {"failed", c.failed},        {"duplicates", sum->duplicates}, {"pruned", sum->pruned},
-                     {"ignored", sum->ignored},   {"seconds", c.seconds},       {"images_per_second", sum->images_per_second}};
-    j["failures"] = nlohmann::json::array();
-    for (const auto& [p, e] : sum->failures) j["failures"].push_back({{"path", p}, {"error", e}});
-    std::cout << j.dump(2) << "\n";
+    std::cout << api::ToJson(*sum).dump(2) << "\n";
   } else if (!a.quiet) {
     std::printf("indexed %lld, skipped %lld (unchanged or known), failed %lld, duplicates %lld, pruned %lld, "
                 "not images %lld; %.1f s, %.1f img/s\n",
                 (long long)c.indexed, (long long)c.skipped, (long long)c.failed, (long long)sum->duplicates,
                 (long long)sum->pruned, (long long)sum->ignored, c.seconds, sum->images_per_second);
     for (const auto& [p, e] : sum->failures) std::printf("  failed: %s\n", e.c_str());
+    // Files that are not images: counted by reason, a few named (all of them with --json).
+    std::map<std::string, std::vector<std::string>> by_reason;
+    for (const auto& [p, why] : sum->ignored_files) by_reason[why].push_back(p);
+    for (const auto& [why, paths] : by_reason) {
+      std::printf("  not indexed: %zu file(s): %s, e.g. %s", paths.size(), why.c_str(), paths[0].c_str());
+      if (paths.size() > 1) std::printf(", %s", paths[1].c_str());
+      std::printf("%s\n", paths.size() > 2 ? ", ... (all in --json)" : "");
+    }
   }
   return 0;
 }
@@ -91,7 +103,7 @@ struct RemoveArgs {
 };
 
 int RunRemove(const RemoveArgs& a) {
-  auto engine = a.engine.Open();
+  auto engine = a.engine.Open(EngineFlags::Mode::kWrite);
   if (!engine.ok()) return Fail("remove", engine.status());
   if (a.paths.empty() && a.ids.empty()) return Fail("remove", Status::InvalidArgument("give PATH... or --id ID"));
   int64_t n = 0;
@@ -115,27 +127,22 @@ struct StatusArgs {
 };
 
 int RunStatus(const StatusArgs& a) {
-  auto engine = a.engine.Open();
+  auto engine = a.engine.Open(EngineFlags::Mode::kRead);
   if (!engine.ok()) return Fail("status", engine.status());
   auto s = (*engine)->GetStatus();
   if (!s.ok()) return Fail("status", s.status());
   if (a.json) {
-    nlohmann::json j{{"data_dir", s->data_dir}, {"files", s->files}, {"disk_bytes", s->disk_bytes}};
-    j["models"] = nlohmann::json::array();
-    for (const auto& m : s->models)
-      j["models"].push_back({{"name", m.model.name}, {"count", m.count}, {"dim", m.model.dim},
-                             {"metric", m.model.metric}, {"index", m.model.index},
-                             {"fingerprint", m.model.fingerprint}});
-    std::cout << j.dump(2) << "\n";
+    std::cout << api::ToJson(*s).dump(2) << "\n";
     return 0;
   }
   std::printf("data directory  %s (%s)\n", s->data_dir.c_str(), HumanBytes(s->disk_bytes).c_str());
   std::printf("indexed paths   %lld\n", (long long)s->files);
-  if (s->models.empty()) std::printf("models          none (add one with `doppel model add`)\n");
+  if (s->models.empty()) std::printf("models          none (`doppel index` adds the built-in default)\n");
+  else std::printf("default model   %s\n", s->default_model.c_str());
   for (const auto& m : s->models)
-    std::printf("model %-12s %8lld pictures  dim %d  %s  %s  fingerprint %s\n", m.model.name.c_str(),
-                (long long)m.count, m.model.dim, m.model.metric.c_str(), m.model.index.c_str(),
-                m.model.fingerprint.c_str());
+    std::printf("model %-12s%s %8lld pictures  dim %d  %s  %s  fingerprint %s\n", m.model.name.c_str(),
+                m.model.name == s->default_model ? "*" : " ", (long long)m.count, m.model.dim,
+                m.model.metric.c_str(), m.model.index.c_str(), m.model.fingerprint.c_str());
   return 0;
 }
 
@@ -146,7 +153,7 @@ void RegisterIndex(CLI::App& app, Action* action) {
   CLI::App* index = app.add_subcommand("index", "Index image files and folders (recursively) with every model");
   ia->engine.Add(index);
   index->add_option("paths", ia->paths, "files and folders")->required();
-  index->add_option("--model", ia->models, "only these models (repeatable; default: all registered)");
+  index->add_option("--model", ia->models, "only these models (repeatable; default: all registered; a new data directory gets the built-in default model)");
   index->add_flag("--prune", ia->prune, "remove entries whose files are gone");
   index->add_flag("--quiet", ia->quiet, "no progress or summary");
   index->add_flag("--json", ia->json, "print the summary as JSON");

@@ -7,6 +7,7 @@
 #include "doppel/engine/builtin.h"
 #include "doppel/keras/import.h"
 #include "doppel/model/onnx_model.h"
+#include "doppel/api/json.h"
 #include "engine_flags.h"
 #include "model_flags.h"
 
@@ -103,7 +104,7 @@ struct AddArgs {
 };
 
 int RunAdd(const AddArgs& a) {
-  auto engine = a.engine.Open();
+  auto engine = a.engine.Open(EngineFlags::Mode::kWrite);
   if (!engine.ok()) return Fail("model add", engine.status());
   auto spec = a.model.ResolveSpec();
   if (!spec.ok()) return Fail("model add", spec.status());
@@ -112,8 +113,9 @@ int RunAdd(const AddArgs& a) {
   o.index = a.index;
   auto e = (*engine)->AddModel(a.name, a.model.model, *spec, o);
   if (!e.ok()) return Fail("model add", e.status());
-  std::printf("added model %s: dim %d, %s, %s, fingerprint %s\n", e->name.c_str(), e->dim, e->metric.c_str(),
-              e->index.c_str(), e->fingerprint.c_str());
+  std::printf("added model %s: dim %d, %s, %s, fingerprint %s%s\n", e->name.c_str(), e->dim, e->metric.c_str(),
+              e->index.c_str(), e->fingerprint.c_str(),
+              (*engine)->DefaultModel() == e->name ? " (the default model)" : "");
   return 0;
 }
 
@@ -123,44 +125,57 @@ struct NameArgs {
   bool json = false;
 };
 
-nlohmann::json EntryJson(const ModelEntry& e) {
-  return {{"name", e.name}, {"file", e.file}, {"source", e.source}, {"fingerprint", e.fingerprint},
-          {"dim", e.dim}, {"metric", e.metric}, {"index", e.index}, {"added", e.added},
-          {"spec", nlohmann::json::parse(SpecToCanonicalJson(e.spec))}};
-}
-
 int RunList(const NameArgs& a) {
-  auto engine = a.engine.Open();
+  auto engine = a.engine.Open(EngineFlags::Mode::kRead);
   if (!engine.ok()) return Fail("model list", engine.status());
   auto models = (*engine)->ListModels();
+  std::string def = (*engine)->DefaultModel();
   if (a.json) {
     nlohmann::json j = nlohmann::json::array();
-    for (const auto& e : models) j.push_back(EntryJson(e));
+    for (const auto& e : models) j.push_back(api::ToJson(e, e.name == def));
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  if (models.empty()) std::printf("no models registered (add one with `doppel model add NAME FILE.onnx`)\n");
+  if (models.empty()) std::printf("no models registered (`doppel index` adds the built-in default model)\n");
   for (const auto& e : models)
-    std::printf("%-16s dim %-5d %-6s %-40s %s\n", e.name.c_str(), e.dim, e.metric.c_str(), e.index.c_str(),
-                e.source.c_str());
+    std::printf("%-16s%s dim %-5d %-6s %-40s %s\n", e.name.c_str(), e.name == def ? " (default)" : "          ",
+                e.dim, e.metric.c_str(), e.index.c_str(), e.source.c_str());
   return 0;
 }
 
 int RunShow(const NameArgs& a) {
-  auto engine = a.engine.Open();
+  auto engine = a.engine.Open(EngineFlags::Mode::kRead);
   if (!engine.ok()) return Fail("model show", engine.status());
   auto e = (*engine)->GetModel(a.name);
   if (!e.ok()) return Fail("model show", e.status());
-  std::cout << EntryJson(*e).dump(2) << "\n";
+  std::cout << api::ToJson(*e, e->name == (*engine)->DefaultModel()).dump(2) << "\n";
   return 0;
 }
 
 int RunRemoveModel(const NameArgs& a) {
-  auto engine = a.engine.Open();
+  auto engine = a.engine.Open(EngineFlags::Mode::kWrite);
   if (!engine.ok()) return Fail("model remove", engine.status());
+  bool was_default = (*engine)->DefaultModel() == a.name;
   Status st = (*engine)->RemoveModel(a.name);
   if (!st.ok()) return Fail("model remove", st);
   std::printf("removed model %s and its collection\n", a.name.c_str());
+  if (was_default) {
+    std::string now = (*engine)->DefaultModel();
+    std::printf("the default model is now %s\n", now.empty() ? "none (no models left)" : now.c_str());
+  }
+  return 0;
+}
+
+int RunDefault(const NameArgs& a) {
+  auto engine = a.engine.Open(a.name.empty() ? EngineFlags::Mode::kRead : EngineFlags::Mode::kWrite);
+  if (!engine.ok()) return Fail("model default", engine.status());
+  if (!a.name.empty()) {
+    Status st = (*engine)->SetDefaultModel(a.name);
+    if (!st.ok()) return Fail("model default", st);
+  }
+  std::string def = (*engine)->DefaultModel();
+  if (def.empty()) return Fail("model default", Status::NotFound("no models registered"));
+  std::printf("%s\n", def.c_str());
   return 0;
 }
 
@@ -183,7 +198,7 @@ struct BuiltinArgs {
 };
 
 int RunAddBuiltin(const BuiltinArgs& a) {
-  auto engine = a.engine.Open();
+  auto engine = a.engine.Open(EngineFlags::Mode::kWrite);
   if (!engine.ok()) return Fail("model add-builtin", engine.status());
   std::vector<std::string> names = a.names.empty() ? BuiltinModelNames() : a.names;
   for (const auto& n : names) {
@@ -262,6 +277,12 @@ void RegisterModel(CLI::App& app, Action* action) {
   rm->engine.Add(rmc);
   rmc->add_option("name", rm->name, "model name")->required();
   rmc->callback([rm, action] { *action = [rm] { return RunRemoveModel(*rm); }; });
+
+  auto def = std::make_shared<NameArgs>();
+  CLI::App* defc = model->add_subcommand("default", "Show the default model, or make NAME the default");
+  def->engine.Add(defc);
+  defc->add_option("name", def->name, "model name");
+  defc->callback([def, action] { *action = [def] { return RunDefault(*def); }; });
 }
 
 }  // namespace doppel::cli

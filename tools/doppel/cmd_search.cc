@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "compare_report.h"
 #include "doppel/engine/walk.h"
+#include "doppel/api/json.h"
 #include "engine_flags.h"
 
 namespace doppel::cli {
@@ -81,31 +82,25 @@ struct SearchArgs {
 };
 
 int RunSearch(const SearchArgs& a) {
-  auto engine = a.engine.Open();
+  auto engine = a.engine.Open(EngineFlags::Mode::kRead);
   if (!engine.ok()) return Fail("search", engine.status());
   auto q = a.query.Build();
   if (!q.ok()) return Fail("search", q.status());
-  std::string model = a.model;
-  if (model.empty()) {
-    auto models = (*engine)->ListModels();
-    if (models.empty()) return Fail("search", Status::FailedPrecondition("no models registered"));
-    model = models[0].name;
-  }
+  auto model = (*engine)->ResolveModelName(a.model);
+  if (!model.ok()) return Fail("search", model.status());
   SearchOptions o;
   o.k = a.k;
   o.filter = a.filter;
   o.collapse_duplicates = !a.no_collapse;
   o.ef = a.ef;
   o.exclude_query = false;
-  auto hits = (*engine)->Search(*q, model, o);
+  auto hits = (*engine)->Search(*q, *model, o);
   if (!hits.ok()) return Fail("search", hits.status());
   if (a.json) {
-    nlohmann::json j{{"model", model}, {"hits", nlohmann::json::array()}};
-    for (const auto& h : *hits) j["hits"].push_back(HitJson(h));
-    std::cout << j.dump(2) << "\n";
+    std::cout << api::SearchJson(*model, *hits).dump(2) << "\n";
     return 0;
   }
-  std::printf("%-4s %-10s %-20s %s   (model %s)\n", "rank", "distance", "id", "path", model.c_str());
+  std::printf("%-4s %-10s %-20s %s   (model %s)\n", "rank", "distance", "id", "path", model->c_str());
   for (const auto& h : *hits) {
     std::printf("%-4d %-10.4f %-20lld %s", h.rank, h.distance, (long long)h.id, h.path.c_str());
     if (!h.other_paths.empty()) std::printf("  (+%zu other path%s)", h.other_paths.size(), h.other_paths.size() > 1 ? "s" : "");
@@ -143,7 +138,7 @@ int RunCompareSet(const CompareArgs& a, Engine& engine, const std::vector<std::s
   std::vector<QueryComparison> results;
   for (const auto& f : w.images) {
     SearchQuery q;
-    q.image_path = f.path;
+    q.image_file = f.path;
     auto c = engine.Compare(q, models, o, a.fuse);
     if (!c.ok()) {
       std::fprintf(stderr, "doppel compare: skipped %s\n", c.status().ToString().c_str());
@@ -164,7 +159,7 @@ int RunCompareSet(const CompareArgs& a, Engine& engine, const std::vector<std::s
 }
 
 int RunCompare(const CompareArgs& a) {
-  auto engine = a.engine.Open();
+  auto engine = a.engine.Open(EngineFlags::Mode::kRead);
   if (!engine.ok()) return Fail("compare", engine.status());
   if (!a.queries.empty()) {
     std::vector<std::string> models = SplitComma(a.models);
@@ -183,21 +178,7 @@ int RunCompare(const CompareArgs& a) {
   auto c = (*engine)->Compare(*q, models, o, a.fuse);
   if (!c.ok()) return Fail("compare", c.status());
   if (a.json) {
-    nlohmann::json j{{"models", c->models}, {"overlap", c->overlap}};
-    j["rank_correlation"] = std::isnan(c->rank_correlation) ? nlohmann::json(nullptr) : nlohmann::json(c->rank_correlation);
-    j["hits"] = nlohmann::json::array();
-    for (const auto& hs : c->hits) {
-      nlohmann::json l = nlohmann::json::array();
-      for (const auto& h : hs) l.push_back(HitJson(h));
-      j["hits"].push_back(l);
-    }
-    j["distance_scales"] = nlohmann::json::array();
-    for (const auto& s : c->distance_scales) j["distance_scales"].push_back({{"min", s.min}, {"mean", s.mean}, {"max", s.max}});
-    if (a.fuse) {
-      j["fused"] = nlohmann::json::array();
-      for (const auto& h : c->fused) j["fused"].push_back(HitJson(h));
-    }
-    std::cout << j.dump(2) << "\n";
+    std::cout << api::ToJson(*c).dump(2) << "\n";
     return 0;
   }
   PrintComparison(*c, !a.query.image.empty() ? a.query.image : !a.query.path.empty() ? a.query.path : std::to_string(a.query.id), a.k);
@@ -212,27 +193,17 @@ struct DupArgs {
 };
 
 int RunDuplicates(const DupArgs& a) {
-  auto engine = a.engine.Open();
+  auto engine = a.engine.Open(EngineFlags::Mode::kRead);
   if (!engine.ok()) return Fail("duplicates", engine.status());
-  std::string model = a.model;
-  if (model.empty()) {
-    auto models = (*engine)->ListModels();
-    if (models.empty()) return Fail("duplicates", Status::FailedPrecondition("no models registered"));
-    model = models[0].name;
-  }
-  auto groups = (*engine)->Duplicates(model, a.threshold);
+  auto model = (*engine)->ResolveModelName(a.model);
+  if (!model.ok()) return Fail("duplicates", model.status());
+  auto groups = (*engine)->Duplicates(*model, a.threshold);
   if (!groups.ok()) return Fail("duplicates", groups.status());
   if (a.json) {
-    nlohmann::json j = nlohmann::json::array();
-    for (const auto& g : *groups) {
-      nlohmann::json l = nlohmann::json::array();
-      for (const auto& h : g.members) l.push_back(HitJson(h));
-      j.push_back(l);
-    }
-    std::cout << j.dump(2) << "\n";
+    std::cout << api::ToJson(*groups).dump(2) << "\n";
     return 0;
   }
-  std::printf("%zu group(s) of near-duplicates (model %s, threshold %.4f)\n", groups->size(), model.c_str(), a.threshold);
+  std::printf("%zu group(s) of near-duplicates (model %s, threshold %.4f)\n", groups->size(), model->c_str(), a.threshold);
   int n = 0;
   for (const auto& g : *groups) {
     std::printf("group %d (%zu pictures)\n", ++n, g.members.size());
@@ -248,7 +219,7 @@ void RegisterSearch(CLI::App& app, Action* action) {
   CLI::App* search = app.add_subcommand("search", "Find the images most similar to a query");
   sa->engine.Add(search);
   sa->query.Add(search);
-  search->add_option("--model,-m", sa->model, "model (default: the first registered)");
+  search->add_option("--model,-m", sa->model, "model (default: the data directory's default model)");
   search->add_option("-k", sa->k, "number of results (default 10)");
   search->add_option("--filter", sa->filter, "filter over fields, e.g. \"width >= 640 AND format == 'jpeg'\"");
   search->add_flag("--no-collapse", sa->no_collapse, "one row per path when a picture is stored under several");
@@ -272,7 +243,7 @@ void RegisterSearch(CLI::App& app, Action* action) {
   auto da = std::make_shared<DupArgs>();
   CLI::App* dup = app.add_subcommand("duplicates", "Groups of near-duplicate images");
   da->engine.Add(dup);
-  dup->add_option("--model,-m", da->model, "model (default: the first registered)");
+  dup->add_option("--model,-m", da->model, "model (default: the data directory's default model)");
   dup->add_option("--threshold", da->threshold,
                   "largest distance (L2 metric: squared, on unit vectors) or smallest similarity (IP/COSINE) "
                   "that makes two pictures duplicates (default 0.05)");

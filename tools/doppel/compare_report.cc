@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "doppel/image/decode.h"
+#include "doppel/api/json.h"
 #include "doppel/image/encode.h"
 #include "engine_flags.h"
 
@@ -118,7 +119,7 @@ Status WriteCompareReport(const std::vector<QueryComparison>& results, int k, co
     for (size_t m = 0; m < c.hits.size(); ++m) {
       nlohmann::json l = nlohmann::json::array();
       for (const auto& h : c.hits[m]) {
-        l.push_back(HitJson(h));
+        l.push_back(api::ToJson(h));
         dists[m].push_back(h.distance);
       }
       q["hits"].push_back(l);

@@ -1,5 +1,7 @@
 #include "engine_flags.h"
 
+#include "doppel/api/api.h"
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -11,33 +13,22 @@ void EngineFlags::Add(CLI::App* cmd) {
   cmd->add_option("--batch", batch, "images per inference call (default 8)");
 }
 
-Result<std::unique_ptr<Engine>> EngineFlags::Open() const {
+EngineFlags& EngineFlags::Global() {
+  static EngineFlags global;
+  return global;
+}
+
+Result<std::unique_ptr<Engine>> EngineFlags::Open(Mode mode) const {
+  const EngineFlags& g = Global();
   EngineOptions o;
   const char* env = std::getenv("DOPPEL_DATA");
-  o.data_dir = !data.empty() ? data : (env && *env ? env : "doppel-data");
-  o.embed.infer_threads = threads;
-  o.embed.batch_size = batch;
+  std::string dir = !data.empty() ? data : g.data;
+  o.data_dir = !dir.empty() ? dir : (env && *env ? env : "doppel-data");
+  o.embed.infer_threads = threads ? threads : g.threads;
+  int b = batch ? batch : g.batch;
+  o.embed.batch_size = b ? b : 8;
+  o.read_only = mode == Mode::kRead;
   return Engine::Open(o);
-}
-
-nlohmann::json FieldValueJson(const FieldValue& v) {
-  return std::visit(
-      [](const auto& x) -> nlohmann::json {
-        using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, std::monostate>) return nullptr;
-        else return x;
-      },
-      v);
-}
-
-nlohmann::json HitJson(const Hit& h) {
-  nlohmann::json j{{"rank", h.rank}, {"id", h.id}, {"distance", h.distance}, {"path", h.path}};
-  if (!h.other_paths.empty()) j["other_paths"] = h.other_paths;
-  nlohmann::json f = nlohmann::json::object();
-  for (const auto& [k, v] : h.fields)
-    if (k != "path") f[k] = FieldValueJson(v);
-  j["fields"] = f;
-  return j;
 }
 
 std::string HumanBytes(int64_t n) {
@@ -75,13 +66,11 @@ void QueryFlags::Add(CLI::App* cmd) {
 }
 
 Result<SearchQuery> QueryFlags::Build() const {
-  int given = !image.empty() + (id != 0) + !path.empty();
-  if (given != 1) return Status::InvalidArgument("give exactly one of: an IMAGE file, --id ID, --path PATH");
-  SearchQuery q;
-  q.image_path = image;
-  q.id = id;
-  q.indexed_path = path;
-  return q;
+  api::QueryInput in;
+  in.image_file = image;
+  in.id = id;
+  in.indexed_path = path;
+  return api::BuildQuery(in, api::Caller::kLocal);
 }
 
 }  // namespace doppel::cli

@@ -4,11 +4,14 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "engine_flags.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"doppel: reverse image search (images -> ONNX embeddings -> similar images)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "doppel 0.1.0");
+  // Options that may also come before the subcommand (git style): `doppel --data D status`.
+  doppel::cli::EngineFlags::Global().Add(&app);
   doppel::cli::Action action;
   doppel::cli::RegisterEmbed(app, &action);
   doppel::cli::RegisterModel(app, &action);

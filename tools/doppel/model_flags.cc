@@ -1,5 +1,7 @@
 #include "model_flags.h"
 
+#include "doppel/api/api.h"
+
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -26,45 +28,18 @@ void ModelFlags::AddSpecOptions(CLI::App* cmd) {
 }
 
 Result<ModelSpec> ModelFlags::ResolveSpec() const {
-  ModelSpec base;
-  std::string sidecar = SidecarPath(model);
-  bool have_sidecar = std::ifstream(sidecar).good();
-  if (have_sidecar) {
-    DOPPEL_ASSIGN_OR_RETURN(base, LoadSidecar(model));
-  } else if (preset.empty() && spec_file.empty()) {
-    DOPPEL_ASSIGN_OR_RETURN(ModelInfo info, InspectModelFile(model));
-    std::string guess = GuessPreset(info);
-    if (guess.empty()) return Status::InvalidArgument(model + ": no preprocessing spec; pass --preset or --spec");
-    std::fprintf(stderr, "doppel: %s has no %s; guessed preset '%s' from its input (pass --preset to choose)\n",
-                 model.c_str(), sidecar.c_str(), guess.c_str());
-    DOPPEL_ASSIGN_OR_RETURN(base, SpecFromPreset(guess));
-  }
-  nlohmann::json j = nlohmann::json::object();
-  if (!preset.empty()) j["preset"] = preset;
-  ModelSpec spec = base;
-  if (!j.empty()) {
-    DOPPEL_ASSIGN_OR_RETURN(spec, SpecFromJson(j.dump(), spec));
-  }
-  if (!spec_file.empty()) {
-    std::ifstream f(spec_file);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    auto r = SpecFromJson(ss.str(), spec);
-    if (!r.ok()) return r.status().WithContext(spec_file);
-    spec = *r;
-  }
-  nlohmann::json flags = nlohmann::json::object();
-  if (!output.empty()) flags["output"] = output;
-  if (!pool.empty()) flags["pool"] = pool;
-  if (size) flags["size"] = *size;
-  if (!resize.empty()) flags["resize"] = resize;
-  if (!interpolation.empty()) flags["interpolation"] = interpolation;
-  if (no_normalize) flags["normalize"] = false;
-  if (!flags.empty()) {
-    auto r = SpecFromJson(flags.dump(), spec);
-    if (!r.ok()) return r.status().WithContext("command-line flags");
-    spec = *r;
-  }
+  api::SpecSources src;
+  src.preset = preset;
+  src.spec_file = spec_file;
+  src.output = output;
+  src.pool = pool;
+  src.size = size;
+  src.resize = resize;
+  src.interpolation = interpolation;
+  src.no_normalize = no_normalize;
+  std::string note;
+  auto spec = api::ResolveSpec(model, src, &note);
+  if (!note.empty()) std::fprintf(stderr, "doppel: %s\n", note.c_str());
   return spec;
 }
 

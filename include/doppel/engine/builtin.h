@@ -14,6 +14,10 @@ namespace doppel {
 // tree doppel was built from.
 std::string NsfwjsDir();
 
+// The built-in default model: what a new data directory gets on its first index, and the default model after the
+// default was removed.
+inline constexpr char kBuiltinDefaultModel[] = "mobilenet_v2";
+
 // "mobilenet_v2" (the default model), "inception_v3".
 std::vector<std::string> BuiltinModelNames();
 

@@ -4,15 +4,23 @@
 // hash and format as scalar fields.
 //
 // Data directory layout (created on first use):
-//   models.json          the model registry (written atomically)
+//   LOCK                 flock'd by the one process that has the directory open for writing (its pid inside)
+//   models.json          the model registry and the default model (written atomically)
 //   models/NAME.onnx     a copy of each registered model, with NAME.doppel.json (its preprocessing spec)
 //   catalog.db           SQLite (WAL): which file paths were indexed with what content, into which models
 //   store/               the vector store (one collection per model)
 //
-// Thread safety: every method may be called from many threads at once (an HTTP server does); indexing and model
-// changes are serialised with each other, searches run concurrently with everything.
+// Concurrency (every method may be called from many threads at once; an HTTP server does):
+// - Searches never wait for indexing: a batch is made durable first and then published to readers under a short
+//   lock; the catalog is read through its own read connections.
+// - Indexing runs as a job (StartIndex) that holds no engine-wide lock for the run: removals, model changes and
+//   other searches interleave between its batches. One index job at a time.
+// - Processes: one process opens a data directory for writing (a second one gets FailedPrecondition naming the
+//   process that holds it); any number open it read-only (EngineOptions::read_only) beside it and see what was
+//   committed when they opened it.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,6 +41,9 @@ struct EngineOptions {
   EmbedOptions embed;     // batch size and threads for indexing
   // The store backend; null = the embedded store in data_dir/store. (A remote backend plugs in here.)
   std::shared_ptr<VectorStore> store;
+  // Open for reading only (search, status, model list), beside a writer in another process. Nothing is created or
+  // written; write methods fail with FailedPrecondition. NotFound when the data directory does not exist.
+  bool read_only = false;
 };
 
 struct ModelEntry {
@@ -72,18 +83,37 @@ struct IndexSummary {
   int64_t duplicates = 0;  // files whose content was already indexed under another path
   int64_t pruned = 0;
   int64_t ignored = 0;     // files that are not images
-  std::vector<std::pair<std::string, std::string>> failures;  // path, error
+  std::vector<std::pair<std::string, std::string>> ignored_files;  // path, why it is not an image
+  std::vector<std::pair<std::string, std::string>> failures;       // path, error
   double images_per_second = 0;  // indexed images / seconds spent
+  bool cancelled = false;        // the job was cancelled; what was committed before stays
 };
 
 using ProgressFn = std::function<void(const IndexProgress&)>;
 
-// What to search with: an image (file or bytes), an indexed entity (id or path), or a vector.
+// An indexing run in the background (Engine::StartIndex). Thread-safe; the engine must outlive it.
+class IndexJob {
+ public:
+  virtual ~IndexJob() = default;
+  virtual IndexProgress Progress() const = 0;
+  // Asks the job to stop after the batch in progress (committed batches stay). Returns at once.
+  virtual void Cancel() = 0;
+  virtual bool Done() const = 0;
+  // Blocks until the job ends; its summary, or the error that stopped it (the store or catalog failed).
+  virtual Result<IndexSummary> Wait() = 0;
+};
+
+// What to search with: exactly one of an image file on this machine, uploaded image bytes, an indexed picture (by id
+// or by its indexed path) or a vector.
 struct SearchQuery {
-  std::string image_path;
-  std::string image_bytes;  // with image_path as its name
+  // A file the engine opens. Front ends that take requests from others (a server) never set it: they use `upload`.
+  std::string image_file;
+  // Image bytes sent by a client, and the name they are shown under in messages. The engine never opens a path
+  // for an upload (upload_name is only a label).
+  std::string upload;
+  std::string upload_name;
   int64_t id = 0;
-  std::string indexed_path;
+  std::string indexed_path;  // looked up in the catalog, never opened
   std::vector<float> vector;
   std::string vector_fingerprint;  // with `vector`: refused unless it matches the model's
 };
@@ -123,6 +153,8 @@ struct DuplicateGroup {
 
 struct EngineStatus {
   std::string data_dir;
+  bool read_only = false;
+  std::string default_model;  // "" when no model is registered
   struct ModelStatus {
     ModelEntry model;
     int64_t count = 0;
@@ -138,6 +170,7 @@ class Engine {
   ~Engine();
 
   const std::string& data_dir() const { return options_.data_dir; }
+  const EngineOptions& options() const { return options_; }
 
   // Models. Adding loads the model (it must work), copies it into the data directory, writes its spec and
   // creates its collection recording the fingerprint. NAME: [A-Za-z_][A-Za-z0-9_]*.
@@ -145,33 +178,48 @@ class Engine {
                               const AddModelOptions& options = {});
   Status RemoveModel(const std::string& name);
   std::vector<ModelEntry> ListModels() const;
+  // `name` "" means the default model. NotFound lists the registered models.
   Result<ModelEntry> GetModel(const std::string& name) const;
+  // The default model: a stored property of the data directory. The first model added becomes the default; when
+  // the default is removed, the built-in default (mobilenet_v2) if registered, else the first remaining model by
+  // name. "" when no model is registered.
+  std::string DefaultModel() const;
+  Status SetDefaultModel(const std::string& name);
   // The loaded model (cached); FailedPrecondition when its fingerprint no longer matches its collection's.
   Result<std::shared_ptr<const OnnxModel>> LoadModel(const std::string& name);
 
   // Indexing: see IndexOptions. Never aborts on a bad file; an error return means the store or catalog failed.
+  // StartIndex runs it in the background (FailedPrecondition while another index job runs); `progress` is called
+  // from the job's thread. Index = StartIndex + Wait.
+  Result<std::shared_ptr<IndexJob>> StartIndex(const std::vector<std::string>& roots, const IndexOptions& options,
+                                               ProgressFn progress = nullptr);
   Result<IndexSummary> Index(const std::vector<std::string>& roots, const IndexOptions& options,
                              const ProgressFn& progress = nullptr);
   // Removes images (by path or id) from every collection. Returns how many pictures were removed.
   Result<int64_t> RemovePaths(const std::vector<std::string>& paths);
   Result<int64_t> RemoveIds(const std::vector<int64_t>& ids);
 
-  // Search one model. Never silently fewer than k hits when k entities match.
+  // Search one model ("" = the default model). Never silently fewer than k hits when k entities match.
   Result<std::vector<Hit>> Search(const SearchQuery& query, const std::string& model, const SearchOptions& options);
   // The same query through several models side by side, with overlap, rank correlation and distance scales.
   Result<Comparison> Compare(const SearchQuery& query, const std::vector<std::string>& models,
                              const SearchOptions& options, bool fuse);
   // Groups of near-duplicates: pictures within `threshold` distance of each other (single linkage).
   Result<std::vector<DuplicateGroup>> Duplicates(const std::string& model, float threshold, int max_neighbors = 10);
+  // `name`, or the default model's name for ""; NotFound when there is no such model (or no model at all).
+  Result<std::string> ResolveModelName(const std::string& name) const;
 
   Result<EngineStatus> GetStatus();
 
-  // The vector for `query` in `model`'s space (embedding an image, or reading an indexed entity's vector).
+  // The vector for `query` in `model`'s space ("" = the default; embedding an image, or reading an indexed entity's
+  // vector).
   Result<std::vector<float>> QueryVector(const SearchQuery& query, const std::string& model);
 
+  struct Impl;  // opaque: the engine's state, shared with its internal parts (src/engine)
+
  private:
-  struct Impl;
   explicit Engine(EngineOptions options);
+  Status CheckWritable() const;
   EngineOptions options_;
   std::unique_ptr<Impl> impl_;
 };

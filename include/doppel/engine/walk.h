@@ -23,6 +23,7 @@ struct WalkResult {
   // engine recognises identical content by its hash.
   std::vector<FoundFile> images;
   int64_t ignored = 0;            // files that are neither image content nor image-named
+  std::vector<std::pair<std::string, std::string>> ignored_files;  // path, reason
   std::vector<std::pair<std::string, Status>> errors;  // unreadable folders or files
 };
 

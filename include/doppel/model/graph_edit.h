@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "doppel/util/file.h"
 #include "doppel/util/status.h"
 
 namespace onnx {
@@ -13,7 +14,6 @@ class ModelProto;
 
 namespace doppel {
 
-Result<std::string> ReadFileBytes(const std::string& path);
 Status ParseModelProto(const std::string& bytes, const std::string& name, onnx::ModelProto* model);
 
 // Makes `tensor` the only graph output and removes every node, initializer and input it does not depend on.

@@ -81,10 +81,16 @@ struct LocalStoreOptions {
   int64_t snapshot_every = 200000;
   // Where warnings (e.g. "index snapshot damaged, rebuilding") go; defaults to stderr.
   void (*warn)(const std::string& message) = nullptr;
+  // Open for reading only, alongside a writer in another process (or none): no lock is taken, nothing is written,
+  // every write fails with FailedPrecondition. Each collection shows what was committed when it was first opened
+  // (GetCollection); open the store again to see newer data.
+  bool read_only = false;
 };
 
-// Opens (creating if needed) the embedded store in `dir`. One process at a time may hold a data directory open:
-// a second OpenLocalStore on it fails with FailedPrecondition. A collection is opened on its first GetCollection
+// Opens (creating if needed) the embedded store in `dir`. One process at a time may hold a data directory open for
+// writing: a second writer fails with FailedPrecondition naming the process that holds it (its pid and command
+// line are written into <dir>/LOCK). Read-only opens (options.read_only) take no lock and may run in any number of
+// processes beside the writer; they fail with NotFound when there is no store in `dir`. A collection is opened on its first GetCollection
 // (or DescribeCollection): that is where recovery after a crash happens (loading the index snapshot and replaying
 // the changes after its watermark, or rebuilding a missing/damaged index from the durable data).
 Result<std::unique_ptr<VectorStore>> OpenLocalStore(const std::string& dir, const LocalStoreOptions& options = {});

@@ -1,5 +1,9 @@
-// Internal: a thin RAII layer over the SQLite C API. Errors become Status values naming the database file.
-// A Db is used by one thread at a time (the collection serialises access); statements belong to their Db.
+// Internal: a thin RAII layer over the SQLite C API, shared by the store (collections' data.db) and the engine's file
+// catalog. Errors become Status values naming the database file. A Db (a connection) is used by one thread at a
+// time (its owner serialises access, or keeps one connection per reader); statements belong to their Db.
+//
+// Every database is in WAL mode: any number of reader connections, in this process or others, read the last
+// committed state without blocking the one writer and without waiting for its fsyncs.
 #pragma once
 
 #include <sqlite3.h>
@@ -14,6 +18,17 @@
 namespace doppel::sqlite {
 
 class Db;
+
+// How a connection is opened; each user states its own pragmas.
+struct DbOptions {
+  bool create = false;     // create the file when absent (else NotFound)
+  bool read_only = false;  // SQLITE_OPEN_READONLY: never writes, never changes the journal mode
+  // Page size of a new database (0 = SQLite's default, 4 KiB). The store uses 64 KiB: a row holds a whole vector.
+  int page_size = 0;
+  // synchronous=FULL: COMMIT returns only after the WAL is fsync'd, so an acknowledged write survives power loss.
+  bool synchronous_full = true;
+  int busy_timeout_ms = 10000;  // how long a statement waits for another connection's lock
+};
 
 // A prepared statement. Bind indexes are 1-based, column indexes 0-based (as in SQLite).
 class Stmt {
@@ -62,9 +77,8 @@ class Stmt {
 
 class Db {
  public:
-  // Opens or creates `path` in WAL mode with synchronous=FULL (every committed transaction is fsync'd before
-  // COMMIT returns). `create` false: NotFound when absent.
-  static Result<std::unique_ptr<Db>> Open(const std::string& path, bool create);
+  // Opens `path` as `options` say. NotFound when absent and not `create`.
+  static Result<std::unique_ptr<Db>> Open(const std::string& path, const DbOptions& options);
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;

@@ -1,4 +1,4 @@
-#include "store/sqlite_db.h"
+#include "sqlite/db.h"
 
 #include <memory>
 
@@ -38,24 +38,25 @@ Status Stmt::Run() {
   return Status::OK();
 }
 
-Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool create) {
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const DbOptions& o) {
   std::unique_ptr<Db> db(new Db());
   db->path_ = path;
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+  int flags = SQLITE_OPEN_NOMUTEX | (o.read_only ? SQLITE_OPEN_READONLY
+                                                 : (SQLITE_OPEN_READWRITE | (o.create ? SQLITE_OPEN_CREATE : 0)));
   int rc = sqlite3_open_v2(path.c_str(), &db->db_, flags, nullptr);
   if (rc != SQLITE_OK) {
-    if (rc == SQLITE_CANTOPEN && !create) return Status::NotFound("database " + path + " does not exist");
+    if (rc == SQLITE_CANTOPEN && !o.create) return Status::NotFound("database " + path + " does not exist");
     return db->Error("open");
   }
   sqlite3_extended_result_codes(db->db_, 1);
-  sqlite3_busy_timeout(db->db_, 10000);
-  // WAL: readers of the file never block the writer; synchronous=FULL: COMMIT returns only after the WAL is
-  // fsync'd, so an acknowledged write survives power loss.
-  // 64 KiB pages (set before WAL, only effective on a new database): a row is ~dim*4 bytes, and with SQLite's
-  // default 4 KiB pages a 2 KiB row (d=512) takes a page of its own, doubling the file.
-  if (create) DOPPEL_RETURN_IF_ERROR(db->Exec("PRAGMA page_size=65536"));
-  DOPPEL_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
-  DOPPEL_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous=FULL"));
+  sqlite3_busy_timeout(db->db_, o.busy_timeout_ms);
+  if (!o.read_only) {
+    // The page size only takes effect on a new database, and must be set before WAL.
+    if (o.create && o.page_size > 0)
+      DOPPEL_RETURN_IF_ERROR(db->Exec("PRAGMA page_size=" + std::to_string(o.page_size)));
+    DOPPEL_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
+  }
+  DOPPEL_RETURN_IF_ERROR(db->Exec(o.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   // Catch damage at open rather than midway: a damaged header or schema fails here.
   DOPPEL_RETURN_IF_ERROR(db->Exec("SELECT count(*) FROM sqlite_master"));
   return db;
@@ -97,7 +98,7 @@ Status Db::Error(const std::string& what) const {
 }
 
 Transaction::~Transaction() {
-  if (open_) db_->Exec("ROLLBACK");
+  if (open_) (void)db_->Exec("ROLLBACK");  // nothing to report from a destructor: the transaction is void anyway
 }
 
 Status Transaction::Commit() {

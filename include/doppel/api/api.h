@@ -1,0 +1,62 @@
+// The API layer: what every front end (the CLI, the HTTP server, the web page's JSON) shares on top of the engine,
+// so that a front end only parses its input, calls these and formats the result.
+//   - the newcomer policy: the first index of a new data directory registers the built-in default model;
+//   - spec resolution: a model's preprocessing from its sidecar, a preset, a spec file and single overrides;
+//   - query building: one query from what a caller gave, refusing server-side paths for remote callers;
+//   - JSON codecs of every engine type, and errors with stable codes (see json.h).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "doppel/engine/engine.h"
+#include "doppel/model/spec.h"
+#include "doppel/util/status.h"
+
+namespace doppel::api {
+
+// ---------------------------------------------------------------- models
+
+// When `engine` has no model yet, registers the built-in default model (kBuiltinDefaultModel) and returns a note
+// saying so ("" when nothing was done). Front ends call it before the first index.
+Result<std::string> EnsureDefaultModel(Engine& engine);
+
+// Where a model's preprocessing comes from, lowest priority first: its sidecar (MODEL.doppel.json) or, without one
+// and without a preset or spec file, a preset guessed from its input; then `preset`; then the JSON of `spec_file`;
+// then the single overrides.
+struct SpecSources {
+  std::string preset;
+  std::string spec_file;
+  std::string output;
+  std::string pool;
+  std::optional<int> size;
+  std::string resize;
+  std::string interpolation;
+  bool no_normalize = false;
+};
+// The spec for the ONNX file `model`. `note` (optional) receives a sentence when the preset was guessed.
+Result<ModelSpec> ResolveSpec(const std::string& model, const SpecSources& sources, std::string* note = nullptr);
+
+// ---------------------------------------------------------------- queries
+
+// Who asks: a local user (the CLI: may name image files on this machine) or a remote caller (a server request:
+// image bytes are uploaded; a path on the server is never opened).
+enum class Caller { kLocal, kRemote };
+
+// What a caller gave; exactly one of the query kinds must be set.
+struct QueryInput {
+  std::string image_file;   // a file to open (local callers only)
+  std::string upload;       // uploaded image bytes...
+  std::string upload_name;  // ...and their display name (a label, never opened)
+  int64_t id = 0;
+  std::string indexed_path;  // an indexed picture's path (looked up in the catalog, not opened)
+  std::vector<float> vector;
+  std::string vector_fingerprint;
+};
+
+// InvalidArgument naming what is wrong: none or several kinds given, an image file from a remote caller, a bad id.
+Result<SearchQuery> BuildQuery(const QueryInput& input, Caller caller);
+
+}  // namespace doppel::api
