@@ -7,6 +7,8 @@
 //   Prune        indexed paths under the roots whose files are gone
 // The engine's write lock is held for one Commit (or one prune removal), never for the run: searches, removals
 // and model changes interleave between batches. The job stops between chunks when cancelled.
+#include <csignal>
+#include <cstdlib>
 #include <chrono>
 #include <filesystem>
 #include <unordered_map>
@@ -30,6 +32,30 @@ struct Pending {
   std::string hash;
   int64_t id = 0;
   int64_t old_id = 0;  // the id this path had before (0 if new)
+};
+
+// A test hook for crash tests (LevelDB-style fault injection): DOPPEL_TEST_STOP_AT=upsert:N or commit:N makes the
+// process stop itself (SIGSTOP) right after its N-th batch upsert into the store, or its N-th catalog commit, so
+// that a test can kill -9 it at exactly that point instead of at a random moment. Unset in normal use.
+class StopPoint {
+ public:
+  StopPoint() {
+    const char* v = std::getenv("DOPPEL_TEST_STOP_AT");
+    if (!v) return;
+    std::string s(v);
+    size_t colon = s.find(':');
+    if (colon == std::string::npos) return;
+    kind_ = s.substr(0, colon);
+    at_ = std::atoi(s.c_str() + colon + 1);
+  }
+  void Passed(const char* kind) {
+    if (at_ > 0 && kind_ == kind && ++count_ == at_) ::raise(SIGSTOP);
+  }
+
+ private:
+  std::string kind_;
+  int at_ = 0;
+  int count_ = 0;
 };
 
 bool UnderRoot(const std::string& path, const std::string& root) {
@@ -297,6 +323,7 @@ class Indexer {
       if (!ents.empty())
         DOPPEL_RETURN_IF_ERROR(colls_[m]->Upsert(ents).status().WithContext("collection " + names_[m]));
     }
+    stop_point_.Passed("upsert");
     for (const auto& [p, r] : batch_) {
       if (!r.status.ok()) {
         if (r.status.code() != Status::Code::kFailedPrecondition)
@@ -309,6 +336,7 @@ class Indexer {
         if (active[m]) cat.done.emplace_back(p.id, models_[m]->fingerprint());
     }
     DOPPEL_RETURN_IF_ERROR(impl_->catalog->Commit(cat));
+    stop_point_.Passed("commit");
     std::vector<int64_t> replaced;
     for (const auto& f : cat.files) {
       auto it = files_.find(f.path);
@@ -381,6 +409,7 @@ class Indexer {
   std::unordered_set<int64_t> in_flight_;               // ids being embedded in this chunk
   std::vector<FileRecord> same_as_in_flight_;           // more paths of pictures in flight
   double embed_seconds_ = 0;
+  StopPoint stop_point_;
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "doppel/engine/compare.h"
+#include "doppel/store/filter.h"
 #include "engine_impl.h"
 
 namespace doppel {
@@ -81,8 +82,12 @@ Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string&
                                         const SearchOptions& o) {
   if (o.k < 1) return Status::InvalidArgument("k must be at least 1, got " + std::to_string(o.k));
   DOPPEL_ASSIGN_OR_RETURN(std::string name, ResolveModelName(name_or_default));
-  DOPPEL_ASSIGN_OR_RETURN(std::vector<float> v, QueryVector(q, name));
   DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
+  // A bad filter is refused before any image is decoded or embedded.
+  if (o.filter.find_first_not_of(" \t\r\n") != std::string::npos) {
+    DOPPEL_RETURN_IF_ERROR(ParseFilter(o.filter, coll->schema()).status());
+  }
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<float> v, QueryVector(q, name));
   int64_t self = 0;
   if (o.exclude_query && (q.id != 0 || !q.indexed_path.empty())) {
     if (q.id) {
