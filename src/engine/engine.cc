@@ -279,6 +279,7 @@ Result<ModelEntry> Engine::AddModel(const std::string& name, const std::string& 
   std::unique_lock<std::shared_mutex> lock(impl_->models_mu);
   impl_->models[name] = e;
   impl_->loaded[name] = model;
+  impl_->generation[name] = impl_->next_generation++;
   if (impl_->default_model.empty()) impl_->default_model = name;
   DOPPEL_RETURN_IF_ERROR(impl_->SaveRegistry(options_.data_dir));
   return e;

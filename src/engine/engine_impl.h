@@ -31,6 +31,10 @@ struct Engine::Impl {
   std::map<std::string, ModelEntry> models;
   std::string default_model;
   std::map<std::string, std::shared_ptr<const OnnxModel>> loaded;
+  // Which registration of a name is current: a model removed and added again under the same name (even the same
+  // file) is another collection, which an index job that started before must leave alone.
+  std::map<std::string, uint64_t> generation;
+  uint64_t next_generation = 1;
 
   // Serialises writes to the store + catalog pair: one index batch commit, one removal, one model change at a
   // time. Held for one step, never for a whole index run.

@@ -120,6 +120,11 @@ class Indexer {
       return Status::FailedPrecondition("no models registered: add one with `doppel model add-builtin` or "
                                         "`doppel model add`");
     for (const auto& n : names_) {
+      {
+        std::shared_lock<std::shared_mutex> l(impl_->models_mu);
+        auto g = impl_->generation.find(n);
+        generations_.push_back(g == impl_->generation.end() ? 0 : g->second);
+      }
       DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<const OnnxModel> m, engine_->LoadModel(n));
       DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, impl_->store->GetCollection(n));
       models_.push_back(m);
@@ -295,7 +300,10 @@ class Indexer {
       bool any = false;
       for (size_t m = 0; m < models_.size(); ++m) {
         auto it = impl_->models.find(names_[m]);
-        active[m] = it != impl_->models.end() && it->second.fingerprint == models_[m]->fingerprint();
+        auto g = impl_->generation.find(names_[m]);
+        uint64_t gen = g == impl_->generation.end() ? 0 : g->second;
+        active[m] = it != impl_->models.end() && it->second.fingerprint == models_[m]->fingerprint() &&
+                    gen == generations_[m];
         any = any || active[m];
       }
       if (!any) return Status::FailedPrecondition("every model of this index run was removed while it ran");
@@ -395,6 +403,7 @@ class Indexer {
   std::vector<std::string> names_;
   std::vector<std::shared_ptr<const OnnxModel>> models_;
   std::vector<std::shared_ptr<Collection>> colls_;
+  std::vector<uint64_t> generations_;  // per model: its registration when the job started (see Engine::Impl)
   std::vector<std::unordered_set<int64_t>> done_;  // per model: content ids its collection holds
   std::unordered_map<std::string, FileRecord> files_;
   std::unordered_map<std::string, FailedRecord> failed_before_;

@@ -1,0 +1,230 @@
+// The engine as a library for many callers: the stored default model, read-only opens beside a writer, the writer
+// lock naming its holder, uploads that are never opened as paths, and index jobs (progress, one at a time, cancel).
+#include "doppel/engine/engine.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "doppel/api/api.h"
+#include "doppel/api/json.h"
+#include "engine/engine_fixture.h"
+
+namespace doppel {
+namespace {
+
+namespace fs = std::filesystem;
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_ = dir_.file("data");
+    model_file_ = dir_.file("m.onnx");
+    testing::WriteRandomModel(model_file_, 1);
+  }
+  std::unique_ptr<Engine> Open(bool read_only = false) {
+    EngineOptions o;
+    o.data_dir = data_;
+    o.read_only = read_only;
+    auto e = Engine::Open(o);
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    return e.ok() ? std::move(e).value() : nullptr;
+  }
+  void Add(Engine& e, const std::string& name) {
+    auto r = e.AddModel(name, model_file_, testing::RandomModelSpec());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+
+  testing::TempDir dir_;
+  std::string data_, model_file_;
+};
+
+TEST_F(EngineTest, DefaultModelIsStoredAndFollowsRemovals) {
+  {
+    auto e = Open();
+    EXPECT_EQ(e->DefaultModel(), "");
+    EXPECT_EQ(e->ResolveModelName("").status().code(), Status::Code::kFailedPrecondition);
+    Add(*e, "zeta");
+    EXPECT_EQ(e->DefaultModel(), "zeta") << "the first model becomes the default";
+    Add(*e, "alpha");
+    EXPECT_EQ(e->DefaultModel(), "zeta") << "not the alphabetically first";
+    EXPECT_EQ(*e->ResolveModelName(""), "zeta");
+    EXPECT_EQ(e->GetModel("")->name, "zeta");
+    EXPECT_EQ(e->SetDefaultModel("nope").code(), Status::Code::kNotFound);
+    ASSERT_TRUE(e->SetDefaultModel("alpha").ok());
+  }
+  {
+    auto e = Open();
+    EXPECT_EQ(e->DefaultModel(), "alpha") << "stored in the registry";
+    auto st = e->GetStatus();
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->default_model, "alpha");
+    nlohmann::json j = api::ToJson(*st);
+    EXPECT_EQ(j["default_model"], "alpha");
+    ASSERT_TRUE(e->RemoveModel("alpha").ok());
+    EXPECT_EQ(e->DefaultModel(), "zeta") << "the default went away: the first remaining model";
+    ASSERT_TRUE(e->RemoveModel("zeta").ok());
+    EXPECT_EQ(e->DefaultModel(), "");
+  }
+}
+
+TEST_F(EngineTest, ReadersOpenBesideTheWriterAndSeeWhatWasCommitted) {
+  auto photos = testing::SamplePhotos(6);
+  auto files = testing::WriteCopies(photos, dir_.file("imgs"), "p", 1);
+  auto w = Open();
+  Add(*w, "m");
+  ASSERT_TRUE(w->Index({files[0], files[1], files[2]}, IndexOptions()).ok());
+
+  // A second writer (another process, or another open in this one) is refused, naming who holds the lock.
+  EngineOptions o;
+  o.data_dir = data_;
+  auto second = Engine::Open(o);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("pid " + std::to_string(::getpid())), std::string::npos)
+      << second.status().message();
+
+  // A reader works while the writer holds the directory, and sees what was committed when it opened.
+  auto r = Open(/*read_only=*/true);
+  ASSERT_TRUE(r);
+  auto st = r->GetStatus();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_TRUE(st->read_only);
+  ASSERT_EQ(st->models.size(), 1u);
+  EXPECT_EQ(st->models[0].count, 3);
+  EXPECT_EQ(st->files, 3);
+  SearchQuery q;
+  q.indexed_path = files[1];
+  SearchOptions so;
+  so.k = 3;
+  auto hits = r->Search(q, "", so);
+  ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+  ASSERT_EQ(hits->size(), 3u);
+  EXPECT_EQ((*hits)[0].path, files[1]);
+  // Readers never write.
+  EXPECT_EQ(r->Index({files[3]}, IndexOptions()).status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(r->RemoveIds({(*hits)[0].id}).status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(r->SetDefaultModel("m").code(), Status::Code::kFailedPrecondition);
+
+  // More commits: a new reader sees them, with correct results from both the snapshot and the newer rows.
+  ASSERT_TRUE(w->Index({files[3], files[4], files[5]}, IndexOptions()).ok());
+  ASSERT_TRUE(w->RemovePaths({files[0]}).ok());
+  auto r2 = Open(true);
+  st = r2->GetStatus();
+  EXPECT_EQ(st->models[0].count, 5);
+  for (size_t i = 1; i < files.size(); ++i) {
+    SearchQuery qi;
+    qi.indexed_path = files[i];
+    so.k = 10;
+    auto h = r2->Search(qi, "m", so);
+    ASSERT_TRUE(h.ok()) << h.status().ToString();
+    ASSERT_EQ(h->size(), 5u) << "every live picture, none removed";
+    EXPECT_EQ((*h)[0].path, files[i]);
+    for (const auto& x : *h) EXPECT_NE(x.path, files[0]) << "a removed picture came back";
+  }
+  // A reader of a directory that does not exist says so.
+  EngineOptions none;
+  none.data_dir = dir_.file("nothing-here");
+  none.read_only = true;
+  auto missing = Engine::Open(none);
+  EXPECT_EQ(missing.status().code(), Status::Code::kNotFound);
+  EXPECT_FALSE(fs::exists(none.data_dir)) << "a reader creates nothing";
+}
+
+TEST_F(EngineTest, UploadsAreNeverOpenedAsPaths) {
+  auto photos = testing::SamplePhotos(3);
+  auto files = testing::WriteCopies(photos, dir_.file("imgs"), "p", 1);
+  auto e = Open();
+  Add(*e, "m");
+  ASSERT_TRUE(e->Index({dir_.file("imgs")}, IndexOptions()).ok());
+  // An upload named like a server path: the name is only a label; the bytes are what is searched.
+  api::QueryInput in;
+  in.upload = testing::ReadFile(files[2]);
+  in.upload_name = "/etc/shadow";
+  auto q = api::BuildQuery(in, api::Caller::kRemote);
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  auto hits = e->Search(*q, "m", SearchOptions());
+  ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+  EXPECT_EQ((*hits)[0].path, files[2]);
+  EXPECT_NEAR((*hits)[0].distance, 0.0, 1e-5);
+  // Garbage bytes under a path-like name: an error about the upload, and the file is not read.
+  in.upload = "not an image at all";
+  in.upload_name = files[2];
+  auto bad = e->Search(*api::BuildQuery(in, api::Caller::kRemote), "m", SearchOptions());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument) << bad.status().ToString();
+  // Remote callers cannot name a file on the server at all.
+  api::QueryInput path_in;
+  path_in.image_file = files[2];
+  auto refused = api::BuildQuery(path_in, api::Caller::kRemote);
+  EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("uploaded"), std::string::npos);
+  EXPECT_TRUE(api::BuildQuery(path_in, api::Caller::kLocal).ok());
+  // Exactly one kind of query.
+  api::QueryInput two;
+  two.id = 5;
+  two.indexed_path = files[0];
+  EXPECT_EQ(api::BuildQuery(two, api::Caller::kLocal).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(api::BuildQuery(api::QueryInput(), api::Caller::kLocal).status().code(),
+            Status::Code::kInvalidArgument);
+}
+
+TEST_F(EngineTest, IndexJobsReportProgressRunOneAtATimeAndCancel) {
+  auto photos = testing::SamplePhotos(12);
+  auto files = testing::WriteCopies(photos, dir_.file("imgs"), "p", 2);
+  auto e = Open();
+  Add(*e, "m");
+  // A job held inside its first progress report: it is running for sure.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  IndexOptions io;
+  io.commit_every = 4;
+  auto job = e->StartIndex({dir_.file("imgs")}, io, [&](const IndexProgress&) {
+    std::unique_lock<std::mutex> l(mu);
+    if (!entered) {
+      entered = true;
+      cv.notify_all();
+      cv.wait(l, [&] { return release; });
+    }
+  });
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return entered; });
+  }
+  EXPECT_FALSE((*job)->Done());
+  auto second = e->StartIndex({dir_.file("imgs")}, io);
+  EXPECT_EQ(second.status().code(), Status::Code::kFailedPrecondition) << "one index job at a time";
+  // Searches and status work while the job runs.
+  EXPECT_TRUE(e->GetStatus().ok());
+  (*job)->Cancel();
+  {
+    std::lock_guard<std::mutex> l(mu);
+    release = true;
+  }
+  cv.notify_all();
+  auto sum = (*job)->Wait();
+  ASSERT_TRUE(sum.ok()) << sum.status().ToString();
+  EXPECT_TRUE(sum->cancelled);
+  EXPECT_LT(sum->counts.indexed, int64_t(files.size())) << "cancelled before the first chunk";
+  // What a cancelled job committed is consistent; the next run does the rest.
+  auto again = e->Index({dir_.file("imgs")}, io);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->cancelled);
+  EXPECT_EQ(again->counts.indexed + again->counts.skipped, int64_t(files.size()));
+  auto st = e->GetStatus();
+  EXPECT_EQ(st->models[0].count, int64_t(files.size()));
+  EXPECT_EQ(st->files, int64_t(files.size()));
+  auto progress = e->StartIndex({dir_.file("imgs")}, io);
+  ASSERT_TRUE(progress.ok());
+  ASSERT_TRUE((*progress)->Wait().ok());
+  EXPECT_EQ((*progress)->Progress().done, int64_t(files.size()));
+}
+
+}  // namespace
+}  // namespace doppel
