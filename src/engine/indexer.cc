@@ -7,6 +7,10 @@
 //   Prune        indexed paths under the roots whose files are gone
 // The engine's write lock is held for one Commit (or one prune removal), never for the run: searches, removals
 // and model changes interleave between batches. The job stops between chunks when cancelled.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <chrono>
@@ -446,6 +450,14 @@ void IndexJobImpl::Start() {
 }
 
 void IndexJobImpl::Run() {
+  // Lower this thread's CPU priority; the threads it starts (the embedder's) inherit it (Linux: nice is per
+  // thread). Best effort: raising one's own nice value needs no privilege.
+  if (engine_->options().index_nice > 0) {
+    errno = 0;
+    int now = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+    if (errno == 0 && now < engine_->options().index_nice)
+      (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), engine_->options().index_nice);
+  }
   Result<IndexSummary> r = Status::Internal("index job ended without a result");
   try {
     r = RunIndexer(engine_, impl_, roots_, options_, this);

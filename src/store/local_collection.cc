@@ -591,30 +591,64 @@ Result<std::vector<int64_t>> LocalCollection::Write(const std::vector<Entity>& e
     ms.BindText(1, std::to_string(next_auto));
     DOPPEL_RETURN_IF_ERROR(ms.Run());
   }
-  // Durable first (the fsync happens here, while readers keep searching), then published under a short lock.
+  // Durable first (the fsync happens here, while readers keep searching), then published.
   DOPPEL_RETURN_IF_ERROR(tx.Commit());
+  // Publishing never holds the exclusive lock for long: (1) slots for the batch, with the scalar fields of new
+  // slots, which are not alive yet and so invisible to every search; (2) their vectors into the index, a few at a
+  // time, readers searching in between; (3) one short section that replaces the vectors and fields of entities
+  // that were already live and makes the whole batch alive at once.
+  const size_t n = entities.size();
+  std::vector<uint32_t> slots(n);
+  std::vector<size_t> fresh, live_before;
   {
     std::unique_lock<RwLock> l(mu_);
     next_auto_id_ = next_auto;
-    std::vector<uint32_t> slots(entities.size());
-    for (size_t i = 0; i < entities.size(); ++i) {
-      uint32_t slot = SlotFor(ids[i]);
-      slots[i] = slot;
-      if (!alive_.Test(slot)) {
-        alive_.Set(slot, true);
-        ++live_count_;
-      }
+    for (size_t i = 0; i < n; ++i) {
+      auto it = id_slot_.find(ids[i]);
+      bool was_live = it != id_slot_.end() && alive_.Test(it->second);
+      slots[i] = SlotFor(ids[i]);
+      (was_live ? live_before : fresh).push_back(i);
+      if (!was_live)
+        for (size_t f = 0; f < schema_.fields.size(); ++f) {
+          auto fit = entities[i].fields.find(schema_.fields[f].name);
+          columns_[f].Set(slots[i], fit == entities[i].fields.end() ? FieldValue() : fit->second);
+        }
+    }
+  }
+  auto add = [&](const std::vector<size_t>& which, size_t begin, size_t end) {
+    std::vector<uint32_t> sl;
+    std::vector<uint8_t> buf;
+    for (size_t j = begin; j < end; ++j) {
+      sl.push_back(slots[which[j]]);
+      buf.insert(buf.end(), &codes[which[j] * code_bytes_], &codes[which[j] * code_bytes_] + code_bytes_);
+    }
+    return index_->Add(sl.size(), sl.data(), buf.data());
+  };
+  Status indexed;
+  // Small steps keep each exclusive section short (HNSW inserts cost ~0.3 ms each); bulk loads use big steps,
+  // which hnswlib builds on all cores.
+  const size_t step = fresh.size() >= 256 ? 256 : 4;
+  for (size_t b = 0; b < fresh.size() && indexed.ok(); b += step) {
+    std::unique_lock<RwLock> l(mu_);
+    indexed = add(fresh, b, std::min(fresh.size(), b + step));
+  }
+  {
+    std::unique_lock<RwLock> l(mu_);
+    if (indexed.ok() && !live_before.empty()) indexed = add(live_before, 0, live_before.size());
+    for (size_t i : live_before)
       for (size_t f = 0; f < schema_.fields.size(); ++f) {
-        auto it = entities[i].fields.find(schema_.fields[f].name);
-        columns_[f].Set(slot, it == entities[i].fields.end() ? FieldValue() : it->second);
+        auto fit = entities[i].fields.find(schema_.fields[f].name);
+        columns_[f].Set(slots[i], fit == entities[i].fields.end() ? FieldValue() : fit->second);
       }
+    for (size_t i : fresh) {
+      alive_.Set(slots[i], true);
+      ++live_count_;
     }
     last_seq_ = max_seq;
-    Status s = index_->Add(entities.size(), slots.data(), codes.data());
-    if (!s.ok()) {
-      // The data is durable but the index missed it: it will be rebuilt on the next open.
-      return s.WithContext(Where() + ": batch committed but not indexed (reopen to rebuild)");
-    }
+  }
+  if (!indexed.ok()) {
+    // The data is durable but the index missed it: it will be rebuilt on the next open.
+    return indexed.WithContext(Where() + ": batch committed but not indexed (reopen to rebuild)");
   }
   changes_since_snapshot_ += static_cast<int64_t>(entities.size());
   Status s = MaybeSnapshot();

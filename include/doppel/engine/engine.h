@@ -39,6 +39,9 @@ struct EngineOptions {
   std::string data_dir = "doppel-data";
   SessionConfig session;  // for every model's ONNX Runtime session
   EmbedOptions embed;     // batch size and threads for indexing
+  // Index jobs run their threads (reading, decoding, inference) at this nice value, so that on a busy machine
+  // searches, which run at the caller's priority, keep their latency. 0 = the caller's priority.
+  int index_nice = 10;
   // The store backend; null = the embedded store in data_dir/store. (A remote backend plugs in here.)
   std::shared_ptr<VectorStore> store;
   // Open for reading only (search, status, model list), beside a writer in another process. Nothing is created or
