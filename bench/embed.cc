@@ -244,7 +244,7 @@ int Main(int argc, char** argv) {
       do {
         for (const auto& f : *set) {
           auto d = DecodeImageFile(f);
-          if (d.ok()) Preprocess(d->rgb, spec, Layout::kNHWC, t.data());
+          if (d.ok() && !Preprocess(d->rgb, spec, Layout::kNHWC, t.data()).ok()) std::abort();
           ++n;
         }
       } while (sw.Seconds() < 1.0);

@@ -82,7 +82,11 @@ int Main(int argc, char** argv) {
   std::unique_ptr<Engine> both;
   for (const auto& set : runs) {
     auto engine = open("idx" + std::to_string(set.size()));
-    for (const auto& n : set) AddBuiltinModel(**engine, n);
+    for (const auto& n : set)
+      if (auto added = AddBuiltinModel(**engine, n); !added.ok()) {
+        std::fprintf(stderr, "%s\n", added.status().ToString().c_str());
+        return 1;
+      }
     Stopwatch sw;
     auto sum = (*engine)->Index({(tmp / "photos").string()}, IndexOptions{});
     double secs = sw.Seconds();
@@ -121,7 +125,7 @@ int Main(int argc, char** argv) {
       }
     }
   }
-  both->Index({links.string()}, IndexOptions{});  // first pass: known content, no embedding
+  if (!both->Index({links.string()}, IndexOptions{}).ok()) return 1;  // first pass: known content, no embedding
   Stopwatch sw2;
   auto again10 = both->Index({links.string()}, IndexOptions{});
   double t2 = sw2.Seconds();

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -83,7 +84,7 @@ double InferenceRate(const Model& model, int batch, int callers, double seconds)
   auto work = [&] {
     std::vector<float> out;
     do {
-      model.Run(input.data(), batch, &out);
+      if (!model.Run(input.data(), batch, &out).ok()) std::abort();  // a benchmark with a failing model is void
       done += batch;
     } while (sw.Seconds() < seconds);
   };

@@ -26,7 +26,7 @@ void Save(VipsImage* img, const std::string& path, int q) {
 }  // namespace
 
 void WriteImage(const ImageU8& img, const std::string& path, int q) {
-  InitImageLibrary();
+  if (!InitImageLibrary().ok()) throw std::runtime_error("libvips did not initialise");
   VipsImage* v = vips_image_new_from_memory_copy(img.pixels.data(), img.pixels.size(), img.width, img.height,
                                                  img.channels, VIPS_FORMAT_UCHAR);
   if (!v) throw std::runtime_error("vips_image_new_from_memory_copy failed");
@@ -40,7 +40,7 @@ void WriteImage(const ImageU8& img, const std::string& path, int q) {
 }
 
 void WriteEditedCopy(const std::string& src, const std::string& path, double scale, double crop, int q) {
-  InitImageLibrary();
+  if (!InitImageLibrary().ok()) throw std::runtime_error("libvips did not initialise");
   VipsImage* in = vips_image_new_from_file(src.c_str(), nullptr);
   if (!in) Check(-1, "open " + src);
   VipsImage* resized = nullptr;

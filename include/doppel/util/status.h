@@ -8,7 +8,7 @@
 
 namespace doppel {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   enum class Code {
     kOk = 0,
@@ -53,7 +53,7 @@ const char* CodeName(Status::Code code);
 
 // A value or the Status that explains why there is none. Invariant: has a value iff status().ok().
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
   Result(Status status) : status_(std::move(status)) {  // NOLINT
