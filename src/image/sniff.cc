@@ -1,5 +1,6 @@
 // SniffImageFormat (magic bytes of the common formats, no library) and RecogniseImageFormat (that first, then
 // libvips' own sniffers). Neither decodes.
+#include <exception>
 #include <string>
 #include <string_view>
 
@@ -23,7 +24,9 @@ std::string SniffImageFormat(std::string_view head) {
   return "";
 }
 
-FormatGuess RecogniseImageFormat(std::string_view head) {
+namespace {
+
+FormatGuess Recognise(std::string_view head) {
   FormatGuess g;
   const std::string fast = SniffImageFormat(head);
   if (!fast.empty() && fast != "bmp") {  // the formats libvips always loads: no need to ask it
@@ -48,6 +51,16 @@ FormatGuess RecogniseImageFormat(std::string_view head) {
     g.why_not = image_internal::RefusedFormatReason(g.format);
   }
   return g;
+}
+
+}  // namespace
+
+FormatGuess RecogniseImageFormat(std::string_view head) {
+  try {
+    return Recognise(head);
+  } catch (const std::exception&) {  // out of memory for a few short strings: nothing recognised
+    return FormatGuess{};
+  }
 }
 
 }  // namespace doppel
