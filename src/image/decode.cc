@@ -69,24 +69,64 @@ bool IsColourimetric(VipsInterpretation t) {
   }
 }
 
+// The header's layout against what doppel decodes and the memory it may take (decode.h): band count, sample type,
+// bytes a pixel within max_pixels. Before any pixel is decoded.
+Status CheckLayout(VipsImage* im, const std::string& name, const std::string& format, const DecodeOptions& options) {
+  const int bands = vips_image_get_bands(im);
+  const bool cmyk = vips_image_get_interpretation(im) == VIPS_INTERPRETATION_CMYK;
+  if (cmyk ? (bands != 4 && bands != 5) : (bands < 1 || bands > 4)) {
+    return Status::Unsupported(name + ": " + format + " image with " + std::to_string(bands) +
+                               (cmyk ? " CMYK bands" : " bands") +
+                               " (doppel decodes grey, grey+alpha, RGB, RGBA, CMYK and CMYK+alpha)");
+  }
+  const VipsBandFormat fmt = vips_image_get_format(im);
+  if (fmt == VIPS_FORMAT_COMPLEX || fmt == VIPS_FORMAT_DPCOMPLEX || fmt == VIPS_FORMAT_NOTSET ||
+      fmt >= VIPS_FORMAT_LAST) {
+    return Status::Unsupported(name + ": " + format + " image with " +
+                               (fmt == VIPS_FORMAT_COMPLEX || fmt == VIPS_FORMAT_DPCOMPLEX ? "complex" : "unknown") +
+                               " samples");
+  }
+  const int64_t sample_bytes = int64_t(vips_format_sizeof(fmt));
+  const int64_t pixels = int64_t(vips_image_get_width(im)) * vips_image_get_height(im);
+  const int64_t bytes = pixels * bands * sample_bytes;  // libvips keeps sides under 10^7: no overflow
+  if (options.max_pixels > 0 && bytes / 16 > options.max_pixels) {
+    return Status::ResourceExhausted(name + ": " + format + " image of " + std::to_string(pixels) + " pixels x " +
+                                     std::to_string(bands) + " bands x " + std::to_string(sample_bytes * 8) +
+                                     " bits = " + std::to_string(bytes) +
+                                     " bytes of samples, more than 16 bytes a pixel within the limit of " +
+                                     std::to_string(options.max_pixels) + " pixels");
+  }
+  return Status::OK();
+}
+
 // Decodes from `source`. `head` is the data's first bytes (for the error when no loader accepts the data).
 Result<DecodedImage> DecodeSource(VipsSource* source, std::string_view head, const std::string& name,
                                   const DecodeOptions& options) {
-  if (!vips_foreign_find_load_source(source)) {
+  // The loader: the same search as content recognition (FindLoader), which skips blocked loaders; libvips' own
+  // vips_foreign_find_load_source would return a blocked one and then fail with "operation is blocked".
+  const image_internal::LoaderMatch loader = image_internal::FindLoader(source);
+  if (!loader.allowed) {
     TakeVipsError();
-    std::string sniffed = SniffImageFormat(head);
-    if (!sniffed.empty()) return Status::Unsupported(name + ": " + sniffed + " data that libvips cannot load");
+    std::string format = loader.format.empty() ? SniffImageFormat(head) : loader.format;
+    if (!format.empty()) {
+      return Status::Unsupported(name + ": " + format + " data, which doppel does not decode: " +
+                                 image_internal::RefusedFormatReason(format));
+    }
     return Status::InvalidArgument(name + ": not an image (unknown format)");
   }
   // Lazy open: this reads the header only. `fail_on=error` makes truncated or corrupt data an error instead of a
   // grey-filled image; access=sequential lets the loaders stream.
-  VipsImage* opened = vips_image_new_from_source(source, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                                 VIPS_FAIL_ON_ERROR, nullptr);
-  if (!opened) return VipsFailure(Status::InvalidArgument, name, "cannot read image header");
+  VipsImage* opened = nullptr;
+  if (vips_call(loader.loader.c_str(), source, &opened, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                VIPS_FAIL_ON_ERROR, nullptr) != 0 ||
+      !opened) {
+    return VipsFailure(Status::InvalidArgument, name, "cannot read " + loader.format + " header");
+  }
   VipsImagePtr im(opened);
 
   DecodedImage result;
   result.format = FormatFromLoader(im.get());
+  if (result.format.empty()) result.format = loader.format;
   result.decoder = "libvips";
   result.source_width = vips_image_get_width(im.get());
   result.source_height = vips_image_get_height(im.get());
@@ -96,6 +136,8 @@ Result<DecodedImage> DecodeSource(VipsSource* source, std::string_view head, con
                                      std::to_string(result.source_height) + " = " + std::to_string(pixels) +
                                      " pixels, more than the limit of " + std::to_string(options.max_pixels));
   }
+  if (pixels <= 0) return Status::InvalidArgument(name + ": " + result.format + " image of size 0");
+  DOPPEL_RETURN_IF_ERROR(CheckLayout(im.get(), name, result.format, options));
   int orientation = 1;
   if (vips_image_get_typeof(im.get(), VIPS_META_ORIENTATION) != 0) {
     vips_image_get_int(im.get(), VIPS_META_ORIENTATION, &orientation);
@@ -203,16 +245,20 @@ struct FdCloser {
 Result<DecodedImage> DecodeImageFile(const std::string& path, const DecodeOptions& options) {
   return NoThrow(path, [&]() -> Result<DecodedImage> {
     DOPPEL_RETURN_IF_ERROR(InitImageLibrary());
+    // Open first, then check what was opened (no window for the path to change in between). O_NONBLOCK: opening a
+    // FIFO must not wait for a writer; it is refused below as not a regular file.
+    FdCloser f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
+    if (f.fd < 0) return Status::IOError(path + ": " + std::strerror(errno));
     struct stat st;
-    if (stat(path.c_str(), &st) != 0) return Status::IOError(path + ": " + std::strerror(errno));
+    if (::fstat(f.fd, &st) != 0) return Status::IOError(path + ": " + std::strerror(errno));
     if (!S_ISREG(st.st_mode)) return Status::IOError(path + ": not a regular file");
     if (st.st_size == 0) return Status::InvalidArgument(path + ": empty file");
     if (st.st_size > options.max_file_bytes) {
       return Status::ResourceExhausted(path + ": file of " + std::to_string(st.st_size) +
                                        " bytes, more than the limit of " + std::to_string(options.max_file_bytes));
     }
-    FdCloser f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (f.fd < 0) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
+    const int flags = ::fcntl(f.fd, F_GETFL);
+    if (flags >= 0) ::fcntl(f.fd, F_SETFL, flags & ~O_NONBLOCK);
     char head[32];
     ssize_t head_size;
     do {
@@ -228,8 +274,9 @@ Result<DecodedImage> DecodeImageFile(const std::string& path, const DecodeOption
     }
 
     ClearVipsError();
-    // A VipsSource, not vips_image_new_from_file: that one would parse "name.jpg[shrink=2]" as load options.
-    VipsSourcePtr source(vips_source_new_from_file(path.c_str()));
+    // A source on the opened descriptor (libvips dups it): the file checked above, and no option parsing of the
+    // name as vips_image_new_from_file would do ("name.jpg[shrink=2]").
+    VipsSourcePtr source(vips_source_new_from_descriptor(f.fd));
     if (!source) return VipsFailure(Status::IOError, path, "cannot open");
     return DecodeSource(source.get(), head_view, path, options);
   });

@@ -3,6 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -10,37 +14,43 @@ namespace doppel {
 namespace {
 
 // Python's round(d / 2.0) for an integer d: ties go to the even neighbour (117 / 2 -> 58, 119 / 2 -> 60).
-int HalfRoundEven(int d) {
-  int q = d / 2;  // toward zero
+int64_t HalfRoundEven(int64_t d) {
+  int64_t q = d / 2;  // toward zero
   if (d % 2 == 0) return q;
   // d odd: d / 2 = q + 0.5 (d > 0) or q - 0.5 (d < 0); pick the even one of the two neighbours.
-  int other = d > 0 ? q + 1 : q - 1;
+  int64_t other = d > 0 ? q + 1 : q - 1;
   return (q % 2 == 0) ? q : other;
 }
 
 // Python floor division.
-int FloorDiv(int a, int b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
-// torchvision center_crop: pad with 0 where the image is smaller than the crop ((d // 2) before, the rest after),
-// then crop at int(round((H - h) / 2.0)).
-ImageU8 CenterCrop(const ImageU8& img, int w, int h) {
-  const int left = w > img.width ? -FloorDiv(w - img.width, 2) : HalfRoundEven(img.width - w);
-  const int top = h > img.height ? -FloorDiv(h - img.height, 2) : HalfRoundEven(img.height - h);
-  return Crop(img, left, top, w, h, 0);
+// torchvision center_crop of an img_w x img_h image to w x h: pad with 0 where the image is smaller than the crop
+// ((d // 2) before, the rest after), then crop at int(round((H - h) / 2.0)). The crop's top-left corner in image
+// coordinates (negative where it pads).
+void CenterCropOrigin(int64_t img_w, int64_t img_h, int64_t w, int64_t h, int64_t* left, int64_t* top) {
+  *left = w > img_w ? -FloorDiv(w - img_w, 2) : HalfRoundEven(img_w - w);
+  *top = h > img_h ? -FloorDiv(h - img_h, 2) : HalfRoundEven(img_h - h);
 }
 
 // torchvision _compute_resized_output_size for an int size: short side -> s, long side -> int(s * long / short).
-void ShorterSideSize(int in_w, int in_h, int s, int* out_w, int* out_h) {
+// The long side can be far larger than any image doppel would hold (1 x 65500 -> 256 x 16768000): it is only a
+// coordinate system, since just the crop is computed. Beyond INT_MAX (what Pillow's C ints hold) it is an error.
+Status ShorterSideSize(int in_w, int in_h, int s, int* out_w, int* out_h) {
   const bool w_short = in_w <= in_h;
   const int shorter = w_short ? in_w : in_h, longer = w_short ? in_h : in_w;
   // Python: int * int is exact, `/` is the correctly rounded double quotient, int() truncates.
-  const int new_long = int(double(int64_t(s) * longer) / double(shorter));
-  *out_w = w_short ? s : new_long;
-  *out_h = w_short ? new_long : s;
+  const double new_long = std::trunc(double(int64_t(s) * longer) / double(shorter));
+  if (!(new_long <= double(std::numeric_limits<int>::max()))) {
+    return Status::InvalidArgument("a " + std::to_string(in_w) + "x" + std::to_string(in_h) +
+                                   " image resized to " + std::to_string(s) + " on its shorter side would be " +
+                                   std::to_string(int64_t(new_long)) + " pixels long, more than " +
+                                   std::to_string(std::numeric_limits<int>::max()));
+  }
+  *out_w = w_short ? s : int(new_long);
+  *out_h = w_short ? int(new_long) : s;
+  return Status::OK();
 }
-
-// Python round(): half to even (std::nearbyint in the default rounding mode).
-int RoundHalfEven(double v) { return int(std::nearbyint(v)); }
 
 // Whether multiplying by `scale` should be done as dividing by its reciprocal: the frameworks write x / 255 and
 // x / 127.5, and p * float(1/255) is not always p / 255 in float32. Returns the divisor, or 0 to multiply.
@@ -85,29 +95,56 @@ Result<PreprocessSpec> PresetSpec(const std::string& name) {
   return s;
 }
 
-ImageU8 ResizeForModel(const ImageU8& img, const PreprocessSpec& spec) {
+namespace {
+
+Result<ImageU8> ResizeForModelImpl(const ImageU8& img, const PreprocessSpec& spec) {
+  if (spec.width <= 0 || spec.height <= 0) {
+    return Status::InvalidArgument("model input size " + std::to_string(spec.width) + "x" +
+                                   std::to_string(spec.height) + " is not positive");
+  }
+  if (img.width <= 0 || img.height <= 0 || img.channels <= 0 ||
+      img.pixels.size() != size_t(img.width) * size_t(img.height) * size_t(img.channels)) {
+    return Status::InvalidArgument("input image " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+                                   "x" + std::to_string(img.channels) + " is empty or inconsistent");
+  }
   switch (spec.resize) {
     case ResizeMode::kStretch:
-      return PilResize(img, spec.width, spec.height, spec.interpolation);
+      return PilResizeCrop(img, spec.width, spec.height, spec.interpolation, 0, 0, spec.width, spec.height);
     case ResizeMode::kShorterCrop: {
       const int s = spec.resize_shorter > 0 ? spec.resize_shorter : std::min(spec.width, spec.height);
       int w = 0, h = 0;
-      ShorterSideSize(img.width, img.height, s, &w, &h);
-      // torchvision returns the image untouched when it already has that size; PilResize does the same.
-      return CenterCrop(PilResize(img, w, h, spec.interpolation), spec.width, spec.height);
+      DOPPEL_RETURN_IF_ERROR(ShorterSideSize(img.width, img.height, s, &w, &h));
+      // Resize then centre crop, computing only the crop (torchvision returns the image untouched when it already
+      // has the size; PilResizeCrop then copies).
+      int64_t left = 0, top = 0;
+      CenterCropOrigin(w, h, spec.width, spec.height, &left, &top);
+      return PilResizeCrop(img, w, h, spec.interpolation, int(left), int(top), spec.width, spec.height, 0);
     }
     case ResizeMode::kLetterbox: {
-      if (img.width <= 0 || img.height <= 0) break;
+      // Both sides scaled by the same factor, at least 1 pixel and at most the model's side: a 65500 x 1 strip
+      // becomes 224 x 1, centred in padding.
       const double scale = std::min(double(spec.width) / img.width, double(spec.height) / img.height);
-      const int w = std::clamp(RoundHalfEven(img.width * scale), 1, std::max(spec.width, 1));
-      const int h = std::clamp(RoundHalfEven(img.height * scale), 1, std::max(spec.height, 1));
+      const int w = int(std::clamp(std::nearbyint(img.width * scale), 1.0, double(spec.width)));
+      const int h = int(std::clamp(std::nearbyint(img.height * scale), 1.0, double(spec.height)));
       // Centred, the odd pixel of padding after the image (left = floor((W - w) / 2)).
-      const ImageU8 resized = PilResize(img, w, h, spec.interpolation);
-      return Crop(resized, -((spec.width - w) / 2), -((spec.height - h) / 2), spec.width, spec.height,
-                  spec.pad_value);
+      return PilResizeCrop(img, w, h, spec.interpolation, -((spec.width - w) / 2), -((spec.height - h) / 2),
+                           spec.width, spec.height, spec.pad_value);
     }
   }
-  return ImageU8(0, 0, img.channels);
+  return Status::InvalidArgument("unknown resize mode " + std::to_string(int(spec.resize)));
+}
+
+}  // namespace
+
+Result<ImageU8> ResizeForModel(const ImageU8& img, const PreprocessSpec& spec) {
+  try {
+    return ResizeForModelImpl(img, spec);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("resizing a " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+                                     " image for the model: out of memory");
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("resizing an image for the model: ") + e.what());
+  }
 }
 
 Status FillTensor(const ImageU8& img, const PreprocessSpec& spec, Layout layout, float* dst) {
@@ -154,9 +191,14 @@ Status Preprocess(const ImageU8& img, const PreprocessSpec& spec, Layout layout,
                                    ", expected a non-empty 3-channel image");
   }
   try {
-    return FillTensor(ResizeForModel(img, spec), spec, layout, dst);
+    Result<ImageU8> resized = ResizeForModel(img, spec);
+    if (!resized.ok()) return resized.status().WithContext("Preprocess");
+    return FillTensor(*resized, spec, layout, dst);
   } catch (const std::bad_alloc&) {
-    return Status::ResourceExhausted("Preprocess: out of memory");
+    return Status::ResourceExhausted("Preprocess: out of memory for a " + std::to_string(img.width) + "x" +
+                                     std::to_string(img.height) + " image");
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("Preprocess: ") + e.what());
   }
 }
 

@@ -1,4 +1,6 @@
-// Internal: Pillow's per-dimension resampling tables (shared/reference/pil-resize.md sections 1 and 2).
+// Internal: Pillow's per-dimension resampling arithmetic (shared/reference/pil-resize.md sections 1 and 2), per output
+// pixel. Pillow computes each output pixel's taps and weights from its index alone, so any run of output pixels can be
+// computed without the others: this is what lets resize.cc compute only the pixels a crop keeps, bit-identically.
 // Compiled without fast-math and without FP contraction so the double arithmetic is exactly the reference's.
 #pragma once
 
@@ -9,22 +11,32 @@
 
 namespace doppel::image_internal {
 
-// Invariant: for output i, taps j = lo[i] .. lo[i] + count[i] - 1 are inside [0, n_in), and their 22-bit fixed-point
-// weights are k[i * ksize + (j - lo[i])]; count[i] <= ksize.
-struct ConvCoeffs {
+// The convolution geometry of one axis: n_in source pixels, box edges [b0, b1) (float32, as Pillow stores them),
+// n_out output pixels, `filter` (not kNearest). No table is held: spans and weights are computed per output pixel.
+class ConvAxis {
+ public:
   static constexpr int kPrecisionBits = 22;  // 32 - 8 - 2
-  int ksize = 0;
-  std::vector<int> lo;
-  std::vector<int> count;
-  std::vector<int32_t> k;
+
+  ConvAxis(int n_in, float b0, float b1, int n_out, Filter filter);
+
+  // Output pixel i (0 <= i < n_out) reads source pixels [*lo, *lo + *count), all inside [0, n_in); *count may be 0
+  // (that output pixel is 0). Never more than max_taps().
+  void Span(int64_t i, int* lo, int* count) const;
+  // Its 22-bit fixed-point weights, k[0 .. count) for the span above. `scratch` is reused between calls; spans longer
+  // than 2^20 taps are computed in two passes without it (same values).
+  void Weights(int64_t i, int32_t* k, std::vector<double>* scratch) const;
+  // Pillow's ksize (2 * ceil(support) + 1), capped at n_in, which no span exceeds.
+  int max_taps() const { return max_taps_; }
+
+ private:
+  double (*kernel_)(double) = nullptr;
+  int n_in_ = 0;
+  double b0_ = 0, scale_ = 0, support_ = 0, inv_ = 0;
+  int max_taps_ = 0;
 };
 
-// The table for resampling n_in pixels, box edges [b0, b1) (float32, as Pillow stores them), to n_out pixels with
-// `filter` (not kNearest).
-ConvCoeffs ComputeConvCoeffs(int n_in, float b0, float b1, int n_out, Filter filter);
-
-// NEAREST source index of each output pixel, Pillow's running double sum; -1 where the position falls outside
-// [0, n_in) (that output pixel is 0).
-std::vector<int> NearestIndices(int n_in, float b0, float b1, int n_out);
+// NEAREST source index of output pixels [first, first + count) of n_out, Pillow's running double sum (so the time is
+// O(first + count), the memory O(count)); -1 where the position falls outside [0, n_in) (that output pixel is 0).
+std::vector<int> NearestIndices(int n_in, float b0, float b1, int n_out, int first, int count);
 
 }  // namespace doppel::image_internal

@@ -1,8 +1,11 @@
-// SniffImageFormat: magic bytes only, never decodes.
+// SniffImageFormat (magic bytes of the common formats, no library) and RecogniseImageFormat (that first, then
+// libvips' own sniffers). Neither decodes.
+#include <exception>
 #include <string>
 #include <string_view>
 
 #include "doppel/image/decode.h"
+#include "vips_session.h"
 
 namespace doppel {
 
@@ -19,6 +22,45 @@ std::string SniffImageFormat(std::string_view head) {
   if (starts("II*\0"sv) || starts("MM\0*"sv) || starts("II+\0"sv) || starts("MM\0+"sv)) return "tiff";
   if (starts("BM"sv) && head.size() >= 14) return "bmp";
   return "";
+}
+
+namespace {
+
+FormatGuess Recognise(std::string_view head) {
+  FormatGuess g;
+  const std::string fast = SniffImageFormat(head);
+  if (!fast.empty() && fast != "bmp") {  // the formats libvips always loads: no need to ask it
+    g.format = fast;
+    g.decodable = true;
+    return g;
+  }
+  if (!InitImageLibrary().ok() || head.empty()) {
+    g.format = fast;
+    if (!fast.empty()) g.why_not = image_internal::RefusedFormatReason(fast);
+    return g;
+  }
+  // The source borrows `head`, which outlives it.
+  image_internal::VipsSourcePtr source(vips_source_new_from_memory(head.data(), head.size()));
+  image_internal::LoaderMatch m;
+  if (source) m = image_internal::FindLoader(source.get());
+  if (m.allowed) {
+    g.format = m.format;
+    g.decodable = true;
+  } else if (!m.format.empty() || !fast.empty()) {
+    g.format = fast.empty() ? m.format : fast;
+    g.why_not = image_internal::RefusedFormatReason(g.format);
+  }
+  return g;
+}
+
+}  // namespace
+
+FormatGuess RecogniseImageFormat(std::string_view head) {
+  try {
+    return Recognise(head);
+  } catch (const std::exception&) {  // out of memory for a few short strings: nothing recognised
+    return FormatGuess{};
+  }
 }
 
 }  // namespace doppel

@@ -28,6 +28,13 @@ ImageU8 Noise(int w, int h, uint32_t seed) {
   return img;
 }
 
+// ResizeForModel, which must succeed.
+ImageU8 MustResize(const ImageU8& img, const PreprocessSpec& spec) {
+  Result<ImageU8> r = ResizeForModel(img, spec);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? std::move(r).value() : ImageU8();
+}
+
 PreprocessSpec Preset(const std::string& name) {
   auto s = PresetSpec(name);
   EXPECT_TRUE(s.ok()) << s.status().ToString();
@@ -155,15 +162,15 @@ TEST(ImageFillTensor, RejectsWrongShape) {
 TEST(ImageResizeForModel, CenterCropRoundsHalfToEven) {
   PreprocessSpec s = Preset("torch-imagenet");
   // Already 256 on the short side: no resize, only the crop. (341 - 224) / 2 = 58.5 -> 58; (256 - 224) / 2 = 16.
-  ImageU8 out = ResizeForModel(Coords(341, 256), s);
+  ImageU8 out = MustResize(Coords(341, 256), s);
   ASSERT_EQ(out.width, 224);
   ASSERT_EQ(out.height, 224);
   EXPECT_EQ(out.at(0, 0, 0), 58);
   EXPECT_EQ(out.at(0, 0, 1), 16);
   // (343 - 224) / 2 = 59.5 -> 60.
-  EXPECT_EQ(ResizeForModel(Coords(343, 256), s).at(0, 0, 0), 60);
+  EXPECT_EQ(MustResize(Coords(343, 256), s).at(0, 0, 0), 60);
   // Portrait: (341 - 224) / 2 on rows.
-  out = ResizeForModel(Coords(256, 341), s);
+  out = MustResize(Coords(256, 341), s);
   EXPECT_EQ(out.at(0, 0, 0), 16);
   EXPECT_EQ(out.at(0, 0, 1), 58);
   EXPECT_EQ(out.at(5, 7, 0), 21);
@@ -173,7 +180,7 @@ TEST(ImageResizeForModel, CenterCropRoundsHalfToEven) {
 TEST(ImageResizeForModel, CenterCropPadsSmallImagesLikeTorchvision) {
   PreprocessSpec s = Preset("torch-imagenet");
   s.resize_shorter = 100;  // 200x100 stays as is; the 224x224 crop pads 12 left/12 right, 62 top/62 bottom
-  ImageU8 out = ResizeForModel(Coords(200, 100), s);
+  ImageU8 out = MustResize(Coords(200, 100), s);
   ASSERT_EQ(out.width, 224);
   EXPECT_EQ(out.at(11, 62, 0), 0);
   EXPECT_EQ(out.at(11, 62, 1), 0);
@@ -184,7 +191,7 @@ TEST(ImageResizeForModel, CenterCropPadsSmallImagesLikeTorchvision) {
   EXPECT_EQ(out.at(12 + 200, 62 + 99, 2), 0);
   EXPECT_EQ(out.at(12 + 199, 62 + 100, 2), 0);
   // Odd difference: 201 wide -> (224 - 201) // 2 = 11 before.
-  out = ResizeForModel(Coords(201, 100), s);
+  out = MustResize(Coords(201, 100), s);
   EXPECT_EQ(out.at(11, 62, 2), 0);      // source (0, 0) has value 0 too; check its neighbour
   EXPECT_EQ(out.at(12, 62, 0), 1);      // source (1, 0)
 }
@@ -194,20 +201,20 @@ TEST(ImageResizeForModel, ShorterSideSizeTruncates) {
   ImageU8 img = Noise(640, 480, 1);
   PreprocessSpec torch = Preset("torch-imagenet");
   ImageU8 want = Crop(PilResize(img, 341, 256, Filter::kBilinear), 58, 16, 224, 224);
-  EXPECT_EQ(ResizeForModel(img, torch).pixels, want.pixels);
+  EXPECT_EQ(MustResize(img, torch).pixels, want.pixels);
   // 333x500 -> 224: int(224 * 500 / 333) = int(336.34) = 336, rows (336 - 224) / 2 = 56.
   ImageU8 tall = Noise(333, 500, 2);
   PreprocessSpec clip = Preset("clip");
   want = Crop(PilResize(tall, 224, 336, Filter::kBicubic), 0, 56, 224, 224);
-  EXPECT_EQ(ResizeForModel(tall, clip).pixels, want.pixels);
+  EXPECT_EQ(MustResize(tall, clip).pixels, want.pixels);
   // 300x299: int(224 * 300 / 299) = int(224.749) = 224 -> no crop needed on either side.
   ImageU8 sq = Noise(300, 299, 3);
-  EXPECT_EQ(ResizeForModel(sq, clip).pixels, PilResize(sq, 224, 224, Filter::kBicubic).pixels);
+  EXPECT_EQ(MustResize(sq, clip).pixels, PilResize(sq, 224, 224, Filter::kBicubic).pixels);
 }
 
 TEST(ImageResizeForModel, StretchIsNearestToTarget) {
   ImageU8 img = Noise(640, 480, 4);
-  EXPECT_EQ(ResizeForModel(img, Preset("keras-caffe")).pixels, PilResize(img, 224, 224, Filter::kNearest).pixels);
+  EXPECT_EQ(MustResize(img, Preset("keras-caffe")).pixels, PilResize(img, 224, 224, Filter::kNearest).pixels);
 }
 
 TEST(ImageResizeForModel, LetterboxCentresAndPads) {
@@ -216,7 +223,7 @@ TEST(ImageResizeForModel, LetterboxCentresAndPads) {
   s.interpolation = Filter::kBilinear;
   s.pad_value = 114;
   ImageU8 img = Noise(400, 200, 5);
-  ImageU8 out = ResizeForModel(img, s);
+  ImageU8 out = MustResize(img, s);
   ASSERT_EQ(out.width, 224);
   ASSERT_EQ(out.height, 224);
   // scale 0.56 -> 224x112, 56 rows of padding above and below.
@@ -234,7 +241,7 @@ TEST(ImagePreprocess, EndToEndEqualsParts) {
     for (Layout layout : {Layout::kNCHW, Layout::kNHWC}) {
       std::vector<float> a(224 * 224 * 3), b(224 * 224 * 3);
       ASSERT_TRUE(Preprocess(img, s, layout, a.data()).ok());
-      ASSERT_TRUE(FillTensor(ResizeForModel(img, s), s, layout, b.data()).ok());
+      ASSERT_TRUE(FillTensor(MustResize(img, s), s, layout, b.data()).ok());
       EXPECT_EQ(a, b) << name;
     }
   }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <random>
@@ -258,6 +259,108 @@ TEST(ImagePilResizeConv, Speed640x480To224Bilinear) {
   RecordProperty("ms_per_resize", std::to_string(ms));
   std::printf("640x480 -> 224x224 bilinear: %.3f ms\n", ms);
   EXPECT_LT(ms, 5.0);  // the target is < 1 ms; the bound is loose for a loaded shared machine
+}
+
+// ---- PilResizeCrop: only the window, bit-identical to resizing everything and cropping. ----
+
+TEST(ImagePilResizeCrop, EqualsResizeThenCropOnOrdinarySizes) {
+  struct Case {
+    int w_in, h_in, w_out, h_out;
+  };
+  const std::vector<Case> cases = {{640, 480, 341, 256}, {480, 640, 256, 341}, {333, 500, 224, 336},
+                                   {100, 67, 29, 29},    {22, 17, 45, 34},    {97, 101, 25, 25},
+                                   {37, 29, 37, 11},     {37, 29, 12, 29},    {40, 30, 40, 30},
+                                   {5, 300, 224, 13440}, {300, 5, 13440, 224}, {1, 40, 256, 10240}};
+  const Filter filters[] = {Filter::kNearest, Filter::kBox,     Filter::kBilinear,
+                            Filter::kHamming, Filter::kBicubic, Filter::kLanczos};
+  uint32_t seed = 40;
+  for (const auto& cs : cases) {
+    for (int c : {1, 3}) {
+      ImageU8 src = Noise(cs.w_in, cs.h_in, c, seed++);
+      // Windows: the centre, each corner, one partly outside on every side, one wholly outside, a single pixel.
+      const int cw = std::min(cs.w_out, 24), ch = std::min(cs.h_out, 20);
+      const std::vector<std::array<int, 4>> windows = {
+          {(cs.w_out - cw) / 2, (cs.h_out - ch) / 2, cw, ch},
+          {0, 0, cw, ch},
+          {cs.w_out - cw, cs.h_out - ch, cw, ch},
+          {-5, -3, cw + 10, ch + 6},
+          {cs.w_out - 4, cs.h_out - 2, 9, 7},
+          {cs.w_out + 3, 1, 4, 4},
+          {cs.w_out / 3, cs.h_out / 2, 1, 1},
+          {0, 0, cs.w_out, cs.h_out}};
+      for (Filter f : filters) {
+        const ImageU8 full = PilResize(src, cs.w_out, cs.h_out, f);
+        ASSERT_EQ(full.width, cs.w_out);
+        for (const auto& w : windows) {
+          Result<ImageU8> got = PilResizeCrop(src, cs.w_out, cs.h_out, f, w[0], w[1], w[2], w[3], 77);
+          ASSERT_TRUE(got.ok()) << got.status().ToString();
+          ASSERT_EQ(got->pixels, Crop(full, w[0], w[1], w[2], w[3], 77).pixels)
+              << cs.w_in << "x" << cs.h_in << "->" << cs.w_out << "x" << cs.h_out << " c=" << c
+              << " filter=" << int(f) << " window " << w[0] << "," << w[1] << " " << w[2] << "x" << w[3];
+        }
+      }
+    }
+  }
+}
+
+TEST(ImagePilResizeCrop, WindowsOfTheModelResizeWithBoxes) {
+  // The full resize checked against the independent model, windows against the full resize.
+  const std::vector<ResizeBox> boxes = {{0.5, 0.25, 30.5, 20.75}, {-2, -1.5, 33, 25}, {10.1, 0, 10.9, 24}};
+  ImageU8 src = Noise(32, 24, 3, 98);
+  for (const auto& b : boxes)
+    for (Filter f : {Filter::kNearest, Filter::kBilinear, Filter::kLanczos}) {
+      ImageU8 full = PilResize(src, 40, 31, f, b);
+      if (f != Filter::kNearest) ASSERT_EQ(full.pixels, ModelResize(src, 40, 31, f, b).pixels);
+      Result<ImageU8> got = PilResizeCrop(src, 40, 31, f, 7, 5, 20, 30, 9, b);
+      ASSERT_TRUE(got.ok());
+      EXPECT_EQ(got->pixels, Crop(full, 7, 5, 20, 30, 9).pixels) << int(f);
+    }
+}
+
+TEST(ImagePilResizeCrop, BoundedWeightTablesGiveTheSamePixels) {
+  // Spans long enough that the vertical weights are computed row by row (LANCZOS reads 6 taps per source pixel in
+  // all: 6e6, over the 2^22 table bound) and the horizontal ones in several column chunks: still the model's pixels.
+  ImageU8 tall = Noise(2, 1000000, 1, 5);
+  ImageU8 want = ModelResize(tall, 3, 60, Filter::kLanczos);
+  Result<ImageU8> got = PilResizeCrop(tall, 3, 60, Filter::kLanczos, 0, 0, 3, 60);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->pixels, want.pixels);
+  ImageU8 wide = Noise(1000000, 2, 1, 6);
+  want = ModelResize(wide, 60, 3, Filter::kLanczos);
+  got = PilResizeCrop(wide, 60, 3, Filter::kLanczos, 0, 0, 60, 3);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->pixels, want.pixels);
+  // One output pixel reading more than 2^20 source pixels: its weights are computed in two passes.
+  ImageU8 strip = Noise(1, 1100000, 1, 7);
+  want = ModelResize(strip, 1, 2, Filter::kBicubic);
+  got = PilResizeCrop(strip, 1, 2, Filter::kBicubic, 0, 0, 1, 2);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->pixels, want.pixels);
+}
+
+TEST(ImagePilResizeCrop, ErrorsAreStatuses) {
+  ImageU8 src = Noise(4, 4, 3, 6);
+  EXPECT_EQ(PilResizeCrop(src, 0, 4, Filter::kBilinear, 0, 0, 4, 4).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(PilResizeCrop(src, 4, 4, Filter::kBilinear, 0, 0, 0, 4).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(PilResizeCrop(ImageU8(0, 0, 3), 4, 4, Filter::kBilinear, 0, 0, 4, 4).status().code(),
+            Status::Code::kInvalidArgument);
+  ImageU8 bad(4, 4, 3);
+  bad.pixels.resize(5);
+  EXPECT_EQ(PilResizeCrop(bad, 4, 4, Filter::kBilinear, 0, 0, 4, 4).status().code(), Status::Code::kInvalidArgument);
+  // Far too much work: every one of 2^24 rows of a 1-pixel strip through a 4096-wide horizontal pass.
+  ImageU8 strip(1, 1 << 24, 1);
+  auto r = PilResizeCrop(strip, 4096, 4096, Filter::kBilinear, 0, 0, 4096, 4096);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kResourceExhausted) << r.status().ToString();
+  EXPECT_EQ(PilResize(strip, 4096, 4096, Filter::kBilinear).pixels.size(), 0u);
+  // The extreme coordinates of int are fine: an empty window far outside, a huge virtual resize.
+  r = PilResizeCrop(src, 2147483647, 2147483647, Filter::kBicubic, 2147483640, 2147483640, 3, 3, 5);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->width, 3);
+  r = PilResizeCrop(src, 4, 4, Filter::kBilinear, -2147483647 - 1, 2147483647, 3, 3, 5);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->pixels, std::vector<uint8_t>(27, 5));
+  EXPECT_EQ(Crop(src, -2147483647 - 1, 2147483647, 2, 2, 4).pixels, std::vector<uint8_t>(12, 4));
 }
 
 // ---- Crop. ----

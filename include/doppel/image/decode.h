@@ -1,14 +1,28 @@
 // Decoding image files to 8-bit RGB: JPEG (1 and 3 components) with libjpeg-turbo directly, and with libvips
-// everything else: CMYK/YCCK JPEGs, PNG, WebP, GIF (first frame), TIFF, and whatever else the installed libvips
-// loads. The header is read first; files over the size or pixel limits are refused before any pixel is decoded
-// (a decompression bomb costs nothing).
+// everything else doppel decodes: CMYK/YCCK JPEGs, PNG, WebP, GIF (first frame), TIFF (first page), HEIF/HEIC and AVIF
+// (primary image), JPEG XL, and Netpbm (PBM, PGM, PPM and PFM, P1-P6/PF/Pf; PAM, P7, is not something libvips 8.14
+// reads). Loaders libvips marks as unsafe for untrusted files stay blocked (ImageMagick, hence BMP/ICO/PSD; PDF and
+// SVG, which are documents and drawings rather than pictures; JPEG 2000, OpenEXR, FITS, ...) apart from Netpbm and
+// JPEG XL, whose loaders doppel allows; data those would read is Unsupported, named with its format.
+//
+// Limits, all checked before any pixel is decoded (a decompression bomb costs nothing):
+//   - the file size (max_file_bytes), from fstat of the opened file, before reading it;
+//   - width * height (max_pixels), from the header;
+//   - the header's layout: 1-4 bands (grey, grey+alpha, RGB, RGBA) or 4-5 for CMYK(+alpha), real samples of at most
+//     8 bytes (complex ones are Unsupported), and at most 16 bytes per pixel within max_pixels (width * height *
+//     bands * bytes per sample <= 16 * max_pixels; 16-bit RGBA is 8, float RGB 12: only absurd layouts hit it).
+// So decoding holds at most a small multiple of max_pixels bytes: the loader's own buffer (within the last bound), the
+// 8- or 16-bit copy, and the RGB result (3 bytes a pixel; twice while an EXIF rotation is applied). Allocation
+// failures and any other exception become a Status naming the file; nothing throws.
 //
 // Colour conversion follows Pillow's convert('RGB') (shared/reference/pil-resize.md section 4) so that vectors match
 // Python pipelines: grey -> (L, L, L); CMYK -> naive (255-C)(255-K)/255 without ICC; 16-bit grey -> saturating
 // min(v, 255) like Pillow (not v >> 8); other 16-bit layouts (RGB, RGBA, LA) -> the high byte, as Pillow's "RGB;16B"
-// raw modes do; JPEG pixels are libjpeg-turbo's defaults (ISLOW DCT, fancy upsampling), as Pillow's.
+// raw modes do; JPEG pixels are libjpeg-turbo's defaults (ISLOW DCT, fancy upsampling), as Pillow's. PBM's 1 bits are
+// black.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,14 +46,16 @@ struct DecodeOptions {
 
 struct DecodedImage {
   ImageU8 rgb;             // always 3 channels
-  std::string format;      // "jpeg", "png", "webp", "gif", "tiff", ... (the libvips loader name, lower-case)
+  std::string format;      // "jpeg", "png", "webp", "gif", "tiff", "heif", "jxl", "ppm", ... (libvips loader name)
   int source_width = 0;    // as stored in the file, before orientation
   int source_height = 0;
   std::string decoder;     // what decoded the pixels: "libjpeg-turbo" (the JPEG fast path) or "libvips"
 };
 
 // Errors name `path` (or `name` for buffers): InvalidArgument for empty, truncated, corrupt or non-image data,
-// ResourceExhausted for limits, IOError for unreadable files, Unsupported for formats libvips cannot load.
+// ResourceExhausted for limits, IOError for unreadable files and special files (FIFOs, devices: never opened for
+// blocking reads), Unsupported for formats doppel does not decode and for header layouts it refuses (the format and
+// the value are named).
 // JPEG data that libjpeg only warns about (corrupt entropy data, extraneous bytes) decodes to the pixels libjpeg
 // recovers, as in Pillow; data that ends early is an error. Thread-safe.
 // DecodeImageFile reads JPEG files whole and decodes them as DecodeImageBuffer does; other formats are streamed.
@@ -47,9 +63,25 @@ Result<DecodedImage> DecodeImageFile(const std::string& path, const DecodeOption
 Result<DecodedImage> DecodeImageBuffer(std::string_view bytes, const std::string& name,
                                        const DecodeOptions& options = {});
 
-// Content sniffing: the image format of a buffer's first bytes ("jpeg", "png", "gif", "webp", "tiff", "bmp"),
-// or "" when it is not a known image format. Never decodes.
+// Content sniffing, fast and library-free: the image format of a buffer's first bytes ("jpeg", "png", "gif", "webp",
+// "tiff", "bmp"), or "" when it is none of these. Never decodes.
 std::string SniffImageFormat(std::string_view head);
+
+// What a file's first bytes say it is, by the decoder's own rules.
+struct FormatGuess {
+  std::string format;      // "jpeg", "png", "gif", "webp", "tiff", "heif", "jxl", "ppm", ... or "pdf", "svg", "bmp",
+                           // "jp2k", ... for formats doppel recognises but does not decode; "" for anything else
+  bool decodable = false;  // true when the decoders above take this format (the data may still be corrupt)
+  std::string why_not;     // for a recognised format that is not decodable: why, e.g. "a PDF document; ..."
+};
+// SniffImageFormat first (no library call for the common formats), then every libvips source loader's own sniffer in
+// libvips' priority order, the one vips_foreign_find_load_source uses, with the blocks above: a format is decodable
+// exactly when DecodeImageFile would hand it to a loader. Text formats libvips reads as numbers (matrix, CSV) are
+// not images (""); Netpbm needs its magic number followed by a header, not just "P1". Give it kSniffBytes bytes
+// (fewer when the file is shorter): every decodable format is recognised from its first 16 bytes, SVG from its first
+// few hundred. Never decodes. Thread-safe.
+inline constexpr size_t kSniffBytes = 1024;
+FormatGuess RecogniseImageFormat(std::string_view head);
 
 // Initialises libvips once per process (idempotent, thread-safe). Called by the decode functions.
 Status InitImageLibrary();

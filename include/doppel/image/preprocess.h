@@ -1,6 +1,15 @@
 // Preprocessing: RGB pixels -> the float tensor a model was trained on. A PreprocessSpec says exactly how (resize
 // mode, interpolation, channel order, scaling, mean/std); presets reproduce the frameworks' pipelines
 // (shared/reference/preprocessing.md).
+//
+// Limits: whatever the image's shape, only the model's width x height pixels are computed (resize.h's PilResizeCrop),
+// so memory stays a small multiple of the model input plus the image's longer side. torchvision's Resize(256) of a
+// 1 x 65500 strip is 256 x 16768000 pixels: that size is only a coordinate system here, the 224 x 224 centre is all
+// that is computed, bit-identical to resizing everything and cropping. Thin images never give 0-pixel sides (the
+// shorter side becomes resize_shorter, letterboxing keeps at least 1 pixel). Errors, never exceptions:
+// InvalidArgument for a non-positive model size, an empty image, or a shorter-side resize whose long side would pass
+// INT_MAX (Pillow's C int); ResourceExhausted when a resize would pass kMaxResizeWork (a 1 x 100,000,000 strip
+// stretched to 224 x 224) or memory runs out.
 #pragma once
 
 #include <array>
@@ -44,14 +53,15 @@ struct PreprocessSpec {
 Result<PreprocessSpec> PresetSpec(const std::string& name);
 std::vector<std::string> PresetNames();
 
-// Resizes (and crops or pads) `img` to spec.width x spec.height exactly as the spec's framework would.
-ImageU8 ResizeForModel(const ImageU8& img, const PreprocessSpec& spec);
+// Resizes (and crops or pads) `img` to spec.width x spec.height exactly as the spec's framework would. Any channel
+// count. Errors as above. Never throws.
+Result<ImageU8> ResizeForModel(const ImageU8& img, const PreprocessSpec& spec);
 
 // Writes one image's tensor (3 x height x width floats for NCHW, height x width x 3 for NHWC) to `dst`.
 // `img` must already be spec.width x spec.height with 3 channels (InvalidArgument otherwise).
 Status FillTensor(const ImageU8& img, const PreprocessSpec& spec, Layout layout, float* dst);
 
-// ResizeForModel + FillTensor.
+// ResizeForModel + FillTensor; `img` must have 3 channels. Never throws.
 Status Preprocess(const ImageU8& img, const PreprocessSpec& spec, Layout layout, float* dst);
 
 }  // namespace doppel
