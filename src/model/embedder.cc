@@ -81,6 +81,7 @@ void Embedder::Embed(const std::vector<ImageSource>& sources, const EmbedSink& s
         std::vector<float> t(models_[m]->input_floats());
         st = Preprocess(decoded.at(model_key[m]).rgb, models_[m]->spec().preprocess, models_[m]->input_layout(),
                         t.data());
+        if (!st.ok()) st = st.WithContext(src.path);
         p.tensors.push_back(std::move(t));
       }
       if (!st.ok()) {
