@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "doppel/util/file.h"
 #include "source.h"
 
 namespace doppel::keras {
@@ -12,13 +13,11 @@ namespace doppel::keras {
 using nlohmann::json;
 
 Result<KerasSource> ReadTfjsModel(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status::NotFound(path + ": cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
+  auto text = ReadFileBytes(path, int64_t(256) << 20);
+  if (!text.ok()) return text.status();
   json j;
   try {
-    j = json::parse(ss.str());
+    j = json::parse(*text);
   } catch (const std::exception& e) {
     return Status::InvalidArgument(path + ": not valid JSON: " + e.what());
   }

@@ -1,5 +1,7 @@
 #include "doppel/model/spec.h"
 
+#include "doppel/util/file.h"
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -193,11 +195,10 @@ std::string SidecarPath(const std::string& model_path) {
 
 Result<ModelSpec> LoadSidecar(const std::string& model_path, const ModelSpec& base) {
   std::string path = SidecarPath(model_path);
-  std::ifstream f(path);
-  if (!f) return base;
-  std::stringstream ss;
-  ss << f.rdbuf();
-  auto r = SpecFromJson(ss.str(), base);
+  auto text = ReadFileBytes(path, int64_t(1) << 20);
+  if (!text.ok() && text.status().code() == Status::Code::kNotFound) return base;
+  if (!text.ok()) return text.status();
+  auto r = SpecFromJson(*text, base);
   if (!r.ok()) return r.status().WithContext(path);
   return r;
 }
