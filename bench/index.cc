@@ -38,13 +38,9 @@ int Main(int argc, char** argv) {
   fs::path tmp = fs::temp_directory_path() / "doppel-bench-index";
   fs::create_directories(tmp / "photos");
   auto photos = MakePhotos((tmp / "photos").string(), images);
-  std::ostringstream md;
+  Section report;
   char buf[512];
-  auto say = [&](const std::string& s) {
-    std::printf("%s\n", s.c_str());
-    std::fflush(stdout);
-    md << s << "\n";
-  };
+  auto say = [&](const std::string& s) { report.Say(s); };
   say("## Indexing and search (issue 4)");
   say("");
   say("Command: `build/bin/bench_index --images " + std::to_string(images) + "`, " + Today() + ", " +
@@ -153,14 +149,9 @@ int Main(int argc, char** argv) {
         return 1;
       }
     }
-    std::sort(ms.begin(), ms.end());
-    std::snprintf(buf, sizeof buf, "| %s | %zu | %.1f | %.1f |", n.c_str(), photos.size(), ms[ms.size() / 2],
-                  ms[ms.size() * 99 / 100]);
-    say(buf);
+    report.Sayf("| %s | %zu | %.1f | %.1f |", n.c_str(), photos.size(), Quantile(ms, 0.5), Quantile(ms, 0.99));
   }
-  UpdateSection(out, "index", md.str());
-  std::printf("\nwrote section 'index' of %s\n", out.c_str());
-  return 0;
+  return report.Write(out, "index") ? 0 : 1;
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // BENCHMARKS.md (between "<!-- bench:NAME -->" and "<!-- /bench:NAME -->"), so each program owns its section.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -61,6 +62,39 @@ inline bool UpdateSection(const std::string& path, const std::string& name, cons
   std::ofstream out(path);
   out << text;
   return bool(out);
+}
+
+// A benchmark's report: each line is printed as soon as it is measured and kept for the program's section of
+// BENCHMARKS.md, written at the end.
+class Section {
+ public:
+  void Say(const std::string& line) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    md_ << line << "\n";
+  }
+  template <typename... Args>
+  void Sayf(const char* format, Args... args) {
+    char buf[1024];
+    std::snprintf(buf, sizeof buf, format, args...);
+    Say(buf);
+  }
+  // Replaces section `name` of the file `path`.
+  bool Write(const std::string& path, const std::string& name) {
+    bool ok = UpdateSection(path, name, md_.str());
+    std::printf("\n%s section '%s' of %s\n", ok ? "wrote" : "could not write", name.c_str(), path.c_str());
+    return ok;
+  }
+
+ private:
+  std::ostringstream md_;
+};
+
+// The q-quantile (0..1) of `values` (sorted in place); 0 when empty.
+inline double Quantile(std::vector<double>& values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  return values[std::min(values.size() - 1, size_t(q * values.size()))];
 }
 
 class Stopwatch {

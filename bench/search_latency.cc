@@ -25,11 +25,7 @@ namespace fs = std::filesystem;
 
 struct Latencies {
   std::vector<double> ms;
-  double P(double q) {
-    if (ms.empty()) return 0;
-    std::sort(ms.begin(), ms.end());
-    return ms[std::min(ms.size() - 1, size_t(q * ms.size()))];
-  }
+  double P(double q) { return Quantile(ms, q); }
 };
 
 int Main(int argc, char** argv) {
@@ -132,13 +128,8 @@ int Main(int argc, char** argv) {
     return 1;
   }
 
-  std::ostringstream md;
-  char buf[512];
-  auto say = [&](const std::string& s) {
-    std::printf("%s\n", s.c_str());
-    std::fflush(stdout);
-    md << s << "\n";
-  };
+  Section report;
+  auto say = [&](const std::string& s) { report.Say(s); };
   say("## Search latency while indexing (issue 11)");
   say("");
   say("Command: `build/bin/bench_search_latency --images " + std::to_string(images) + " --queries " +
@@ -156,17 +147,13 @@ int Main(int argc, char** argv) {
   } rows[] = {{"by id (vector search)", &idle_id, &busy_id}, {"by image (decode + embed + search)", &idle_img, &busy_img}};
   for (auto& r : rows) {
     double ip99 = r.idle->P(0.99), bp99 = r.busy->P(0.99);
-    std::snprintf(buf, sizeof buf, "| %s | %.2f | %.2f | %.2f | %.2f | %.1fx | %zu |", r.name, r.idle->P(0.5), ip99,
-                  r.busy->P(0.5), bp99, ip99 > 0 ? bp99 / ip99 : 0.0, r.busy->ms.size());
-    say(buf);
+    report.Sayf("| %s | %.2f | %.2f | %.2f | %.2f | %.1fx | %zu |", r.name, r.idle->P(0.5), ip99, r.busy->P(0.5), bp99,
+                ip99 > 0 ? bp99 / ip99 : 0.0, r.busy->ms.size());
   }
   say("");
-  std::snprintf(buf, sizeof buf, "The job indexed %lld photos in %.1f s (%.1f img/s) while the client searched.",
-                (long long)sum->counts.indexed, job_secs, sum->counts.indexed / job_secs);
-  say(buf);
-  UpdateSection(out, "search_latency", md.str());
-  std::printf("\nwrote section 'search_latency' of %s\n", out.c_str());
-  return 0;
+  report.Sayf("The job indexed %lld photos in %.1f s (%.1f img/s) while the client searched.",
+              (long long)sum->counts.indexed, job_secs, sum->counts.indexed / job_secs);
+  return report.Write(out, "search_latency") ? 0 : 1;
 }
 
 }  // namespace

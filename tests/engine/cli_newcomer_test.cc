@@ -21,14 +21,7 @@ using testing::RunCommand;
 
 std::string Doppel() { return testing::BinPath("doppel"); }
 
-json J(const testing::CommandResult& r) {
-  try {
-    return json::parse(r.out);
-  } catch (...) {
-    ADD_FAILURE() << "not JSON: " << r.out;
-    return json();
-  }
-}
+json J(const testing::CommandResult& r) { return testing::ParseJsonOutput(r); }
 
 class CliNewcomer : public ::testing::Test {
  protected:

@@ -16,8 +16,7 @@
 #include <sstream>
 #include <thread>
 
-#include "support/image_files.h"
-#include "support/test_util.h"
+#include "engine/engine_fixture.h"
 
 namespace doppel {
 namespace {
@@ -32,23 +31,9 @@ std::string Doppel() { return testing::BinPath("doppel"); }
 // Runs doppel with `args` (shell words), returns the exit code and stdout; stderr is kept in the test log.
 testing::CommandResult D(const std::string& args) { return RunCommand(Doppel() + " " + args); }
 
-json J(const testing::CommandResult& r) {
-  try {
-    return json::parse(r.out);
-  } catch (...) {
-    ADD_FAILURE() << "not JSON: " << r.out;
-    return json();
-  }
-}
+json J(const testing::CommandResult& r) { return testing::ParseJsonOutput(r); }
 
-std::vector<std::string> SamplePhotos(size_t n) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(DOPPEL_SAMPLE_DIR))
-    if (e.path().extension() == ".jpg" && fs::file_size(e.path()) > 20000) out.push_back(e.path().string());
-  std::sort(out.begin(), out.end());
-  if (out.size() > n) out.resize(n);
-  return out;
-}
+using testing::SamplePhotos;
 
 class CliTest : public ::testing::Test {
  protected:

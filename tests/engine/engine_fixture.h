@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,16 @@ inline ModelSpec RandomModelSpec() {
   auto spec = SpecFromPreset("keras-caffe");
   EXPECT_TRUE(spec.ok());
   return spec.ok() ? *spec : ModelSpec();
+}
+
+// The JSON a command printed; a test failure (and null) when it is not JSON.
+inline nlohmann::json ParseJsonOutput(const CommandResult& r) {
+  try {
+    return nlohmann::json::parse(r.out);
+  } catch (...) {
+    ADD_FAILURE() << "not JSON: " << r.out;
+    return nlohmann::json();
+  }
 }
 
 // The content id of a file, as the engine computes it.

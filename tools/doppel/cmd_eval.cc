@@ -72,7 +72,7 @@ int RunEval(const EvalArgs& a) {
   for (const auto& f : a.onnx) {
     ModelFlags mf;
     mf.model = f;
-    mf.preset = a.preset;
+    mf.spec.preset = a.preset;
     auto m = mf.Load();
     if (!m.ok()) return Fail("eval", m.status());
     if (int rc = run_model(std::filesystem::path(f).filename().string(), *m)) return rc;

@@ -7,20 +7,14 @@
 #include <string>
 
 #include "doppel/model/onnx_model.h"
+#include "doppel/api/api.h"
 #include "doppel/model/spec.h"
 
 namespace doppel::cli {
 
 struct ModelFlags {
   std::string model;
-  std::string preset;
-  std::string spec_file;
-  std::string output;
-  std::string pool;
-  std::optional<int> size;
-  std::string resize;
-  std::string interpolation;
-  bool no_normalize = false;
+  api::SpecSources spec;  // --preset, --spec and the single overrides
   int intra_op_threads = 1;
 
   void Add(CLI::App* cmd);             // --model FILE and the spec options
