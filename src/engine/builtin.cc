@@ -19,7 +19,8 @@ std::vector<std::string> BuiltinModelNames() { return keras::BuiltinKerasModelNa
 Result<ModelEntry> AddBuiltinModel(Engine& engine, const std::string& name, const AddModelOptions& options) {
   DOPPEL_ASSIGN_OR_RETURN(keras::BuiltinKerasModel b, keras::BuiltinKeras(name));
   fs::path src = fs::path(NsfwjsDir()) / b.subfolder;
-  if (!fs::exists(src / "model.json"))
+  std::error_code ec;
+  if (!fs::exists(src / "model.json", ec))
     return Status::NotFound(src.string() + "/model.json not found: the built-in models are built from the npm "
                             "package nsfwjs; run `bash scripts/bootstrap.sh` (or set DOPPEL_NSFWJS_DIR)");
   fs::path tmp = fs::path(engine.data_dir()) / "models" / (".import-" + name + ".onnx");
@@ -27,7 +28,6 @@ Result<ModelEntry> AddBuiltinModel(Engine& engine, const std::string& name, cons
   if (!st.ok()) return st.WithContext("building built-in model " + name);
   auto spec = LoadSidecar(tmp.string());
   Result<ModelEntry> added = spec.ok() ? engine.AddModel(name, tmp.string(), *spec, options) : spec.status();
-  std::error_code ec;
   fs::remove(tmp, ec);
   fs::remove(SidecarPath(tmp.string()), ec);
   return added;

@@ -143,7 +143,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   }
 
   std::string reg = (fs::path(dir) / "models.json").string();
-  if (fs::exists(reg)) {
+  if (fs::exists(reg, ec)) {
     DOPPEL_ASSIGN_OR_RETURN(std::string text, ReadFileBytes(reg, int64_t(64) << 20));
     json j;
     try {

@@ -20,5 +20,11 @@ int main(int argc, char** argv) {
   doppel::cli::RegisterDemo(app, &action);
   doppel::cli::RegisterEval(app, &action);
   CLI11_PARSE(app, argc, argv);
-  return action ? action() : 0;
+  try {
+    return action ? action() : 0;
+  } catch (const std::exception& e) {
+    // The core returns errors as Status values; this is a last line of defence, never the way errors travel.
+    std::fprintf(stderr, "doppel: internal error: %s\n", e.what());
+    return 1;
+  }
 }
