@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -18,12 +17,16 @@
 #include "doppel/image/preprocess.h"
 #include "doppel/image/resize.h"
 #include "support/image_files.h"
+#include "support/strings.h"
 #include "support/test_util.h"
 
 namespace doppel {
 namespace {
 
-bool Contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using testing::Be32;
+using testing::Contains;
+using testing::Noise;
+using testing::PngChunk;
 
 // ---- Peak memory ----
 
@@ -67,13 +70,6 @@ ImageU8 Solid(int w, int h, uint8_t r, uint8_t g, uint8_t b) {
     img.pixels[i + 1] = g;
     img.pixels[i + 2] = b;
   }
-  return img;
-}
-
-ImageU8 Noise(int w, int h, uint32_t seed) {
-  std::mt19937 rng(seed);
-  ImageU8 img(w, h, 3);
-  for (auto& p : img.pixels) p = uint8_t(rng() & 255);
   return img;
 }
 
@@ -253,21 +249,6 @@ TEST(ImageCaps, FileOverTheSizeLimitRefusedBeforeReading) {
   EXPECT_EQ(DecodeImageFile(small, o).status().code(), Status::Code::kResourceExhausted);
   o.max_file_bytes += 1;
   EXPECT_TRUE(DecodeImageFile(small, o).ok());
-}
-
-uint32_t Crc32(const std::string& data) {
-  uint32_t crc = 0xFFFFFFFFu;
-  for (unsigned char b : data) {
-    crc ^= b;
-    for (int i = 0; i < 8; ++i) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1)));
-  }
-  return ~crc;
-}
-
-std::string Be32(uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
-
-std::string PngChunk(const std::string& type, const std::string& body) {
-  return Be32(uint32_t(body.size())) + type + body + Be32(Crc32(type + body));
 }
 
 TEST(ImageCaps, HeadersClaimingAbsurdDimensionsAreRefused) {

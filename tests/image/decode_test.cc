@@ -13,40 +13,29 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <jpeglib.h>  // after <cstdio>: it needs FILE
 
+#include "support/image_files.h"
+#include "support/strings.h"
 #include "support/test_util.h"
+#include "support/vips_images.h"
 
 namespace doppel {
 namespace {
 
 namespace fs = std::filesystem;
 
-bool Contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using testing::Be32;
+using testing::Contains;
+using testing::MakeVips;
+using testing::PngChunk;
+using testing::VImg;
 
 // ---- libvips fixture helpers ----
-
-struct Unref {
-  void operator()(VipsImage* p) const {
-    if (p) g_object_unref(p);
-  }
-};
-using VImg = std::unique_ptr<VipsImage, Unref>;
-
-VImg MakeVips(const void* data, size_t bytes, int w, int h, int bands, VipsBandFormat fmt,
-              VipsInterpretation interp) {
-  EXPECT_TRUE(InitImageLibrary().ok());
-  VImg in(vips_image_new_from_memory_copy(data, bytes, w, h, bands, fmt));
-  EXPECT_TRUE(in) << vips_error_buffer();
-  VipsImage* out = nullptr;
-  EXPECT_EQ(vips_copy(in.get(), &out, "interpretation", interp, nullptr), 0) << vips_error_buffer();
-  return VImg(out);
-}
 
 VImg MakeU8(int w, int h, int bands, const std::vector<uint8_t>& px,
             VipsInterpretation interp = VIPS_INTERPRETATION_sRGB) {
@@ -476,23 +465,6 @@ TEST(ImageDecodeErrors, TruncatedJpeg) {
   // Cut inside the header too.
   testing::WriteFile(path, whole.substr(0, 40));
   ExpectError(DecodeImageFile(path), Status::Code::kInvalidArgument, path);
-}
-
-uint32_t Crc32(const std::string& data) {
-  uint32_t crc = 0xFFFFFFFFu;
-  for (unsigned char b : data) {
-    crc ^= b;
-    for (int i = 0; i < 8; ++i) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1)));
-  }
-  return ~crc;
-}
-
-std::string Be32(uint32_t v) {
-  return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-}
-
-std::string PngChunk(const std::string& type, const std::string& body) {
-  return Be32(uint32_t(body.size())) + type + body + Be32(Crc32(type + body));
 }
 
 TEST(ImageDecodeErrors, PixelBombRefusedFromHeader) {

@@ -4,34 +4,20 @@
 #include <gtest/gtest.h>
 #include <vips/vips.h>
 
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "doppel/image/decode.h"
+#include "support/strings.h"
 #include "support/test_util.h"
+#include "support/vips_images.h"
 
 namespace doppel {
 namespace {
 
-bool Contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-struct Unref {
-  void operator()(VipsImage* p) const {
-    if (p) g_object_unref(p);
-  }
-};
-using VImg = std::unique_ptr<VipsImage, Unref>;
-
-VImg MakeImage(const void* data, size_t bytes, int w, int h, int bands, VipsBandFormat fmt,
-               VipsInterpretation interp) {
-  EXPECT_TRUE(InitImageLibrary().ok());
-  VImg in(vips_image_new_from_memory_copy(data, bytes, w, h, bands, fmt));
-  EXPECT_TRUE(in) << vips_error_buffer();
-  VipsImage* out = nullptr;
-  EXPECT_EQ(vips_copy(in.get(), &out, "interpretation", interp, nullptr), 0) << vips_error_buffer();
-  return VImg(out);
-}
+using testing::Contains;
+using testing::MakeVips;
+using testing::VImg;
 
 std::vector<uint8_t> Pattern(int w, int h, int bands) {
   std::vector<uint8_t> px(size_t(w) * h * bands);
@@ -143,7 +129,7 @@ TEST(ImageFormatsHeif, HeicAndAvifRecognisedAndDecoded) {
       px[(y * 16 + x) * 3 + 1] = uint8_t(100 + y * 4);
       px[(y * 16 + x) * 3 + 2] = 140;
     }
-  VImg img = MakeImage(px.data(), px.size(), 16, 8, 3, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_sRGB);
+  VImg img = MakeVips(px.data(), px.size(), 16, 8, 3, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_sRGB);
   int saved = 0;
   for (auto compression : {VIPS_FOREIGN_HEIF_COMPRESSION_HEVC, VIPS_FOREIGN_HEIF_COMPRESSION_AV1}) {
     const std::string path = dir.file(compression == VIPS_FOREIGN_HEIF_COMPRESSION_AV1 ? "avif-noext" : "heic-noext");
@@ -168,7 +154,7 @@ TEST(ImageFormatsHeif, HeicAndAvifRecognisedAndDecoded) {
 TEST(ImageFormatsJxl, RecognisedAndDecodedLosslessly) {
   testing::TempDir dir;
   std::vector<uint8_t> px = Pattern(16, 8, 3);
-  VImg img = MakeImage(px.data(), px.size(), 16, 8, 3, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_sRGB);
+  VImg img = MakeVips(px.data(), px.size(), 16, 8, 3, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_sRGB);
   // libvips marks the JPEG XL saver untrusted too; doppel blocks untrusted operations and unblocks only the loader.
   vips_operation_block_set("VipsForeignSaveJxl", FALSE);
   const std::string path = dir.file("picture");
@@ -244,7 +230,7 @@ void SaveTiff(const VImg& img, const std::string& path) {
 TEST(ImageFormatsLayout, TooManyBandsRefusedFromTheHeader) {
   testing::TempDir dir;
   std::vector<uint8_t> px = Pattern(8, 4, 6);
-  VImg img = MakeImage(px.data(), px.size(), 8, 4, 6, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_MULTIBAND);
+  VImg img = MakeVips(px.data(), px.size(), 8, 4, 6, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_MULTIBAND);
   const std::string path = dir.file("six-bands.tif");
   SaveTiff(img, path);
   auto r = DecodeImageFile(path);
@@ -260,7 +246,7 @@ TEST(ImageFormatsLayout, WideSamplesCountAgainstThePixelLimit) {
   testing::TempDir dir;
   std::vector<float> px(size_t(10) * 10 * 5, 0.0f);
   for (size_t i = 4; i < px.size(); i += 5) px[i] = 255.0f;  // opaque, no ink: white
-  VImg img = MakeImage(px.data(), px.size() * sizeof(float), 10, 10, 5, VIPS_FORMAT_FLOAT, VIPS_INTERPRETATION_CMYK);
+  VImg img = MakeVips(px.data(), px.size() * sizeof(float), 10, 10, 5, VIPS_FORMAT_FLOAT, VIPS_INTERPRETATION_CMYK);
   const std::string path = dir.file("double.tif");
   SaveTiff(img, path);
   DecodeOptions o;

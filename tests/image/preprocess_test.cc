@@ -3,11 +3,14 @@
 
 #include <gtest/gtest.h>
 
-#include <random>
 #include <vector>
+
+#include "support/image_files.h"
 
 namespace doppel {
 namespace {
+
+using testing::Noise;
 
 // Pixel (x, y) = (x mod 256, y mod 256, (x + y) mod 256): after a pure crop, a pixel names its source.
 ImageU8 Coords(int w, int h) {
@@ -18,13 +21,6 @@ ImageU8 Coords(int w, int h) {
       img.at(x, y, 1) = uint8_t(y);
       img.at(x, y, 2) = uint8_t(x + y);
     }
-  return img;
-}
-
-ImageU8 Noise(int w, int h, uint32_t seed) {
-  std::mt19937 rng(seed);
-  ImageU8 img(w, h, 3);
-  for (auto& p : img.pixels) p = uint8_t(rng() & 255);
   return img;
 }
 

@@ -7,22 +7,18 @@
 #include <array>
 #include <chrono>
 #include <cmath>
-#include <random>
 #include <vector>
+
+#include "support/image_files.h"
 
 namespace doppel {
 namespace {
 
+using testing::Noise;
+
 ImageU8 FromBytes(int w, int h, int c, std::vector<uint8_t> px) {
   ImageU8 img(w, h, c);
   img.pixels = std::move(px);
-  return img;
-}
-
-ImageU8 Noise(int w, int h, int c, uint32_t seed) {
-  std::mt19937 rng(seed);
-  ImageU8 img(w, h, c);
-  for (auto& p : img.pixels) p = uint8_t(rng() & 255);
   return img;
 }
 

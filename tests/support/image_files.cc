@@ -2,6 +2,7 @@
 
 #include <vips/vips.h>
 
+#include <random>
 #include <stdexcept>
 
 #include "doppel/image/decode.h"
@@ -24,6 +25,13 @@ void Save(VipsImage* img, const std::string& path, int q) {
 }
 
 }  // namespace
+
+ImageU8 Noise(int w, int h, int channels, uint32_t seed) {
+  std::mt19937 rng(seed);
+  ImageU8 img(w, h, channels);
+  for (auto& p : img.pixels) p = uint8_t(rng() & 255);
+  return img;
+}
 
 void WriteImage(const ImageU8& img, const std::string& path, int q) {
   if (!InitImageLibrary().ok()) throw std::runtime_error("libvips did not initialise");
@@ -53,6 +61,21 @@ void WriteEditedCopy(const std::string& src, const std::string& path, double sca
   g_object_unref(resized);
   Save(cropped, path, q);
   g_object_unref(cropped);
+}
+
+uint32_t Crc32(const std::string& data) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (unsigned char b : data) {
+    crc ^= b;
+    for (int i = 0; i < 8; ++i) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1)));
+  }
+  return ~crc;
+}
+
+std::string Be32(uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
+
+std::string PngChunk(const std::string& type, const std::string& body) {
+  return Be32(uint32_t(body.size())) + type + body + Be32(Crc32(type + body));
 }
 
 }  // namespace doppel::testing
