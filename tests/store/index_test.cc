@@ -172,7 +172,9 @@ TEST_P(store_hamming, EqualsBruteForcePopcount) {
       ASSERT_EQ((*res)[q].size(), 10u);
       for (size_t j = 0; j < 10; ++j) {
         const auto& h = (*res)[q][j];
-        if (*filter) EXPECT_EQ(h.id % 4, 2);
+        if (*filter) {
+          EXPECT_EQ(h.id % 4, 2);
+        }
         // The reported distance is the true popcount of the hit.
         int d = 0;
         for (size_t b = 0; b < bytes; ++b) d += __builtin_popcount(codes[h.id * bytes + b] ^ queries[q * bytes + b]);
