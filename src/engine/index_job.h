@@ -27,6 +27,7 @@ class IndexJobImpl final : public IndexJob {
   Result<IndexSummary> Wait() override;
 
   bool cancelled() const { return cancel_; }
+  const std::atomic<bool>* cancel_flag() const { return &cancel_; }
   // Called by the indexer on its thread.
   void Report(const IndexProgress& p);
 

@@ -90,7 +90,8 @@ class Indexer {
       DOPPEL_RETURN_IF_ERROR(CommitExtraPaths());
     }
     if (opts_.prune && !Cancelled()) DOPPEL_RETURN_IF_ERROR(Prune());
-    sum_.cancelled = Cancelled();
+    // Cancelled: asked to stop, and something was left undone (a cancel that came too late changes nothing).
+    sum_.cancelled = Cancelled() && sum_.counts.done < sum_.counts.total;
     Report();
     sum_.images_per_second = embed_seconds_ > 0 ? sum_.counts.indexed / embed_seconds_ : 0;
     return sum_;
@@ -243,7 +244,7 @@ class Indexer {
     }
   }
 
-  // Step 4: embed a chunk, committing as batches fill up.
+  // Step 4: embed a chunk, committing as batches fill up. A cancel stops it after the images under way.
   Status EmbedChunk(const Embedder& embedder, const std::vector<ImageSource>& sources,
                     const std::vector<Pending>& pending) {
     Status fatal;
@@ -260,7 +261,7 @@ class Indexer {
       }
       batch_.emplace_back(p, std::move(r));
       if (int(batch_.size()) >= opts_.commit_every) fatal = Commit();
-    });
+    }, job_ ? job_->cancel_flag() : nullptr);
     embed_seconds_ += std::chrono::duration<double>(Clock::now() - e0).count();
     DOPPEL_RETURN_IF_ERROR(fatal);
     if (!batch_.empty() || !side_.files.empty() || !side_.failed.empty()) DOPPEL_RETURN_IF_ERROR(Commit());

@@ -33,7 +33,8 @@ void Embedder::EmbedFiles(const std::vector<std::string>& paths, const EmbedSink
   Embed(sources, sink);
 }
 
-void Embedder::Embed(const std::vector<ImageSource>& sources, const EmbedSink& sink) const {
+void Embedder::Embed(const std::vector<ImageSource>& sources, const EmbedSink& sink,
+                     const std::atomic<bool>* stop) const {
   std::mutex sink_mu;
   auto emit = [&](EmbedResult&& r) {
     std::lock_guard<std::mutex> lock(sink_mu);
@@ -59,7 +60,7 @@ void Embedder::Embed(const std::vector<ImageSource>& sources, const EmbedSink& s
   }
 
   auto decode_worker = [&] {
-    for (size_t i = next++; i < sources.size(); i = next++) {
+    for (size_t i = next++; i < sources.size() && !(stop && *stop); i = next++) {
       const ImageSource& src = sources[i];
       Prepared p;
       p.result.index = i;

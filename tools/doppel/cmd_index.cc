@@ -2,6 +2,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <atomic>
+#include <csignal>
+#include <thread>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -13,6 +16,9 @@
 
 namespace doppel::cli {
 namespace {
+
+volatile std::sig_atomic_t g_interrupted = 0;
+std::atomic<IndexJob*> g_job{nullptr};  // the running job, for the SIGINT handler (Cancel sets an atomic flag)
 
 struct IndexArgs {
   EngineFlags engine;
@@ -73,8 +79,32 @@ int RunIndex(const IndexArgs& a) {
   o.prune = a.prune;
   o.commit_every = a.commit_every;
   ProgressPrinter printer(a.quiet || a.json);
-  auto sum = (*engine)->Index(a.paths, o, [&](const IndexProgress& p) { printer(p); });
+  auto job = (*engine)->StartIndex(a.paths, o, [&](const IndexProgress& p) { printer(p); });
+  if (!job.ok()) return Fail("index", job.status());
+  // Ctrl-C: the first one stops the job after the batch in progress (everything committed stays; the next run
+  // resumes), a second one quits at once (also safe: commits are atomic).
+  g_interrupted = 0;
+  g_job = job->get();
+  std::signal(SIGINT, [](int) {
+    g_interrupted = 1;
+    if (IndexJob* j = g_job.load()) j->Cancel();
+    std::signal(SIGINT, SIG_DFL);
+  });
+  bool told = false;
+  while (!(*job)->Done()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (g_interrupted && !told) {
+      std::fprintf(stderr, "\ndoppel index: stopping after the current batch (Ctrl-C again to quit now)\n");
+      (*job)->Cancel();
+      told = true;
+    }
+  }
+  auto sum = (*job)->Wait();
+  std::signal(SIGINT, SIG_DFL);
+  g_job = nullptr;
   if (!sum.ok()) return Fail("index", sum.status());
+  if (sum->cancelled && !a.json)
+    std::fprintf(stderr, "doppel index: stopped; what was indexed is kept, run the same command to resume\n");
   const auto& c = sum->counts;
   if (a.json) {
     std::cout << api::ToJson(*sum).dump(2) << "\n";

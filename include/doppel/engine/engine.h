@@ -89,7 +89,7 @@ struct IndexSummary {
   std::vector<std::pair<std::string, std::string>> ignored_files;  // path, why it is not an image
   std::vector<std::pair<std::string, std::string>> failures;       // path, error
   double images_per_second = 0;  // indexed images / seconds spent
-  bool cancelled = false;        // the job was cancelled; what was committed before stays
+  bool cancelled = false;        // the job was cancelled before the end; what it committed stays
 };
 
 using ProgressFn = std::function<void(const IndexProgress&)>;

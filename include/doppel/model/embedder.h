@@ -7,6 +7,7 @@
 // Thread-safe: one Embedder may serve many calls at once (each call has its own workers).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -53,8 +54,10 @@ class Embedder {
   const EmbedOptions& options() const { return options_; }
 
   // Embeds every source; returns when the sink has had every result. A bad image is reported through its
-  // result, never stops the others.
-  void Embed(const std::vector<ImageSource>& sources, const EmbedSink& sink) const;
+  // result, never stops the others. When `stop` becomes true, no further source is started: the sink gets the
+  // results of those already under way, and the rest are skipped (no result).
+  void Embed(const std::vector<ImageSource>& sources, const EmbedSink& sink,
+             const std::atomic<bool>* stop = nullptr) const;
   void EmbedFiles(const std::vector<std::string>& paths, const EmbedSink& sink) const;
 
   // One decoded image through every model, on the calling thread.
