@@ -517,6 +517,12 @@ Result<std::shared_ptr<IndexJob>> Engine::StartIndex(const std::vector<std::stri
   return std::shared_ptr<IndexJob>(job);
 }
 
+std::shared_ptr<IndexJob> Engine::RunningIndexJob() const {
+  std::lock_guard<std::mutex> l(impl_->job_mu);
+  if (impl_->job && !impl_->job->Done()) return impl_->job;
+  return nullptr;
+}
+
 Result<IndexSummary> Engine::Index(const std::vector<std::string>& roots, const IndexOptions& options,
                                    const ProgressFn& progress) {
   DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<IndexJob> job, StartIndex(roots, options, progress));

@@ -149,6 +149,24 @@ Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string&
   return out;
 }
 
+Result<Picture> Engine::GetPicture(int64_t id) {
+  Picture p;
+  p.id = id;
+  DOPPEL_ASSIGN_OR_RETURN(p.paths, impl_->catalog->PathsOf(id));
+  if (p.paths.empty()) return Status::NotFound("no indexed picture with id " + std::to_string(id));
+  DOPPEL_ASSIGN_OR_RETURN(std::optional<FileRecord> r, impl_->catalog->Find(p.paths[0]));
+  if (r) {
+    p.fields["path"] = r->path;
+    p.fields["size"] = r->size;
+    p.fields["mtime"] = r->mtime_ns / 1000000000;
+    p.fields["width"] = int64_t(r->width);
+    p.fields["height"] = int64_t(r->height);
+    p.fields["hash"] = r->hash;
+    p.fields["format"] = r->format;
+  }
+  return p;
+}
+
 Result<Comparison> Engine::Compare(const SearchQuery& q, const std::vector<std::string>& names,
                                    const SearchOptions& o, bool fuse) {
   if (names.size() < 2) return Status::InvalidArgument("compare needs at least two models");

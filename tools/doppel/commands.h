@@ -17,5 +17,6 @@ void RegisterIndex(CLI::App& app, Action* action);   // index, remove, status
 void RegisterSearch(CLI::App& app, Action* action);  // search, compare, duplicates
 void RegisterDemo(CLI::App& app, Action* action);
 void RegisterEval(CLI::App& app, Action* action);
+void RegisterServe(CLI::App& app, Action* action);
 
 }  // namespace doppel::cli

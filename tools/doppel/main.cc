@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   doppel::cli::RegisterSearch(app, &action);
   doppel::cli::RegisterDemo(app, &action);
   doppel::cli::RegisterEval(app, &action);
+  doppel::cli::RegisterServe(app, &action);
   CLI11_PARSE(app, argc, argv);
   try {
     return action ? action() : 0;

@@ -150,6 +150,13 @@ struct Comparison {
   std::vector<Hit> fused;              // reciprocal rank fusion (distance = fused score), when asked
 };
 
+// An indexed picture: its id, every path it was indexed under and its scalar fields.
+struct Picture {
+  int64_t id = 0;
+  std::vector<std::string> paths;  // sorted
+  std::map<std::string, FieldValue> fields;
+};
+
 struct DuplicateGroup {
   std::vector<Hit> members;  // distance = to the first member
 };
@@ -170,7 +177,7 @@ struct EngineStatus {
 class Engine {
  public:
   static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
-  ~Engine();
+  ~Engine();  // cancels a running index job and waits for it
 
   const std::string& data_dir() const { return options_.data_dir; }
   const EngineOptions& options() const { return options_; }
@@ -198,6 +205,8 @@ class Engine {
                                                ProgressFn progress = nullptr);
   Result<IndexSummary> Index(const std::vector<std::string>& roots, const IndexOptions& options,
                              const ProgressFn& progress = nullptr);
+  // The index job that is running, or null.
+  std::shared_ptr<IndexJob> RunningIndexJob() const;
   // Removes images (by path or id) from every collection. Returns how many pictures were removed.
   Result<int64_t> RemovePaths(const std::vector<std::string>& paths);
   Result<int64_t> RemoveIds(const std::vector<int64_t>& ids);
@@ -209,6 +218,8 @@ class Engine {
                              const SearchOptions& options, bool fuse);
   // Groups of near-duplicates: pictures within `threshold` distance of each other (single linkage).
   Result<std::vector<DuplicateGroup>> Duplicates(const std::string& model, float threshold, int max_neighbors = 10);
+  // An indexed picture by id (NotFound when no path shows it any more).
+  Result<Picture> GetPicture(int64_t id);
   // `name`, or the default model's name for ""; NotFound when there is no such model (or no model at all).
   Result<std::string> ResolveModelName(const std::string& name) const;
 

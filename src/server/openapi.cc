@@ -1,0 +1,116 @@
+#include "server/openapi.h"
+
+#include <nlohmann/json.hpp>
+
+namespace doppel {
+
+using nlohmann::json;
+
+namespace {
+
+json ErrorResponse(const char* what) {
+  return {{"description", what},
+          {"content", {{"application/json", {{"schema", {{"$ref", "#/components/schemas/Error"}}}}}}}};
+}
+
+json JsonResponse(const char* what, const char* schema) {
+  return {{"description", what},
+          {"content", {{"application/json", {{"schema", {{"$ref", std::string("#/components/schemas/") + schema}}}}}}}};
+}
+
+json QueryBody() {
+  json props = {{"image", {{"type", "string"}, {"format", "binary"}, {"description", "the query image"}}},
+                {"k", {{"type", "integer"}, {"minimum", 1}}},
+                {"model", {{"type", "string"}}},
+                {"models", {{"type", "string"}, {"description", "compare: comma-separated model names"}}},
+                {"filter", {{"type", "string"}}},
+                {"id", {{"type", "integer"}, {"description", "query by an indexed picture instead of an image"}}}};
+  return {{"required", true},
+          {"content",
+           {{"multipart/form-data", {{"schema", {{"type", "object"}, {"properties", props}}}}},
+            {"application/json",
+             {{"schema", {{"type", "object"}, {"properties", props}, {"additionalProperties", false}}}}},
+            {"image/*", {{"schema", {{"type", "string"}, {"format", "binary"}}}}}}}};
+}
+
+json Errors(json responses) {
+  responses["400"] = ErrorResponse("invalid request (field named in the message)");
+  responses["404"] = ErrorResponse("no such model or picture");
+  responses["411"] = ErrorResponse("a body needs a Content-Length (no chunked bodies)");
+  responses["413"] = ErrorResponse("body or image over the limits");
+  responses["415"] = ErrorResponse("unsupported content type, content encoding or image format");
+  responses["503"] = ErrorResponse("busy: retry after the Retry-After seconds");
+  return responses;
+}
+
+}  // namespace
+
+std::string OpenApiJson() {
+  json hit = {{"type", "object"},
+              {"properties",
+               {{"id", {{"type", "integer"}}},
+                {"path", {{"type", "string"}}},
+                {"distance", {{"type", "number"}}},
+                {"score", {{"type", "number"}, {"description", "cosine similarity of the unit vectors"}}},
+                {"width", {{"type", "integer"}}},
+                {"height", {{"type", "integer"}}},
+                {"thumbnail", {{"type", "string"}, {"description", "URL of the thumbnail"}}},
+                {"image", {{"type", "string"}, {"description", "URL of the picture"}}}}}};
+  json doc = {
+      {"openapi", "3.0.3"},
+      {"info", {{"title", "doppel"}, {"version", "1"}, {"description", "Reverse image search over one data directory."}}},
+      {"paths",
+       {{"/healthz", {{"get", {{"summary", "liveness"}, {"responses", {{"200", {{"description", "ok"}}}}}}}}},
+        {"/metrics", {{"get", {{"summary", "Prometheus metrics"}, {"responses", {{"200", {{"description", "text"}}}}}}}}},
+        {"/api/v1/status",
+         {{"get", {{"summary", "models, counts, default model"}, {"responses", {{"200", JsonResponse("status", "Status")}}}}}}},
+        {"/api/v1/models",
+         {{"get", {{"summary", "registered models"}, {"responses", {{"200", {{"description", "models"}}}}}}}}},
+        {"/api/v1/search",
+         {{"post",
+           {{"summary", "the k pictures most similar to an uploaded image or an indexed picture"},
+            {"requestBody", QueryBody()},
+            {"responses", Errors({{"200", JsonResponse("hits", "SearchResult")}})}}}}},
+        {"/api/v1/compare",
+         {{"post",
+           {{"summary", "the same query through several models side by side"},
+            {"requestBody", QueryBody()},
+            {"responses", Errors({{"200", {{"description", "per-model hits, overlap@k, rank correlation"}}}})}}}}},
+        {"/api/v1/pictures/{id}",
+         {{"get", {{"summary", "an indexed picture's paths and fields"},
+                   {"parameters", json::array({{{"name", "id"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "integer"}}}}})},
+                   {"responses", Errors({{"200", {{"description", "picture"}}}})}}}}},
+        {"/api/v1/images/{id}",
+         {{"get", {{"summary", "an indexed picture's file, by id"},
+                   {"parameters", json::array({{{"name", "id"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "integer"}}}}})},
+                   {"responses", Errors({{"200", {{"description", "the image bytes"}}}})}}}}},
+        {"/api/v1/thumbnails/{id}",
+         {{"get", {{"summary", "a JPEG thumbnail of an indexed picture, by id"},
+                   {"parameters", json::array({{{"name", "id"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "integer"}}}}})},
+                   {"responses", Errors({{"200", {{"description", "image/jpeg"}}}})}}}}}}},
+      {"components",
+       {{"schemas",
+         {{"Error",
+           {{"type", "object"},
+            {"properties",
+             {{"error",
+               {{"type", "object"},
+                {"properties",
+                 {{"code", {{"type", "string"},
+                            {"enum", {"invalid_argument", "not_found", "already_exists", "io_error", "corruption",
+                                      "unsupported", "resource_exhausted", "failed_precondition", "internal",
+                                      "length_required", "payload_too_large", "unsupported_media_type", "busy"}}}},
+                  {"message", {{"type", "string"}}}}}}}}}}},
+          {"Hit", hit},
+          {"SearchResult",
+           {{"type", "object"},
+            {"properties",
+             {{"model", {{"type", "string"}}},
+              {"fingerprint", {{"type", "string"}}},
+              {"took_ms", {{"type", "number"}}},
+              {"hits", {{"type", "array"}, {"items", {{"$ref", "#/components/schemas/Hit"}}}}}}}}},
+          {"Status", {{"type", "object"}}}}}}}};
+  return doc.dump(2);
+}
+
+}  // namespace doppel

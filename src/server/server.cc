@@ -1,0 +1,463 @@
+#include "doppel/server/server.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <semaphore>
+#include <thread>
+
+#include "doppel/api/api.h"
+#include "doppel/api/json.h"
+#include "doppel/image/decode.h"
+#include "doppel/image/encode.h"
+#include "doppel/util/file.h"
+#include "server/metrics.h"
+#include "server/openapi.h"
+
+namespace doppel {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr char kJson[] = "application/json";
+
+// An error the HTTP layer decides itself (not a Status from the core).
+void HttpError(httplib::Response& res, int http, const char* code, const std::string& message) {
+  res.status = http;
+  res.set_content(json{{"error", {{"code", code}, {"message", message}}}}.dump(), kJson);
+}
+
+// The last path component of an uploaded file's name, printable and short: only ever a label.
+std::string UploadLabel(const std::string& filename) {
+  std::string base = filename.substr(filename.find_last_of("/\\") + 1);
+  std::string out;
+  for (char c : base)
+    if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f && out.size() < 128) out += c;
+  return out.empty() ? "upload" : out;
+}
+
+bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+const char* MimeOf(const std::string& format) {
+  if (format == "jpeg") return "image/jpeg";
+  if (format == "png") return "image/png";
+  if (format == "gif") return "image/gif";
+  if (format == "webp") return "image/webp";
+  if (format == "tiff") return "image/tiff";
+  if (format == "heif") return "image/heif";
+  if (format == "jxl") return "image/jxl";
+  return "application/octet-stream";
+}
+
+// Similarity in [-1, 1] for hits of unit vectors: cosine = 1 - L2^2 / 2; IP/COSINE distances are similarities.
+double Score(const std::string& metric, float distance) {
+  return metric == "L2" ? 1.0 - double(distance) / 2.0 : double(distance);
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Engine* engine = nullptr;
+  ServerOptions options;
+  httplib::Server svr;
+  int port = 0;
+  ServerMetrics metrics;
+  std::unique_ptr<std::counting_semaphore<1 << 16>> embeds;
+  std::mutex thumb_mu;  // one thumbnail written at a time
+
+  // Sends a core error: its stable code and HTTP status; 5xx messages are logged, not sent (they may name server
+  // paths).
+  void Fail(httplib::Response& res, const Status& st) {
+    res.status = api::HttpStatus(st.code());
+    if (res.status >= 500) {
+      std::fprintf(stderr, "doppel serve: %s\n", st.ToString().c_str());
+      res.set_content(json{{"error", {{"code", api::ErrorCode(st.code())},
+                                      {"message", "internal error (details are in the server's log)"}}}}
+                          .dump(),
+                      kJson);
+      return;
+    }
+    res.set_content(api::ErrorJson(st).dump(), kJson);
+  }
+
+  // The query and options of a search/compare request: multipart (field "image" + form fields), a raw image body
+  // (options in the query string), or JSON. Unknown JSON fields are refused: a request cannot smuggle a server path.
+  struct Parsed {
+    api::QueryInput input;
+    SearchOptions options;
+    std::string model;
+    std::string models;
+  };
+  Status ParseQuery(const httplib::Request& req, Parsed* p) {
+    std::map<std::string, std::string> fields;
+    for (const auto& [k, v] : req.params) fields[k] = v;
+    const std::string type = req.get_header_value("Content-Type");
+    if (StartsWith(type, "multipart/form-data")) {
+      for (const auto& [name, part] : req.files) {
+        if (name == "image") {
+          p->input.upload = part.content;
+          p->input.upload_name = UploadLabel(part.filename);
+        } else if (name == "k" || name == "model" || name == "models" || name == "filter" || name == "id") {
+          fields[name] = part.content;
+        } else {
+          return Status::InvalidArgument("unknown form field '" + name.substr(0, 64) + "'");
+        }
+      }
+    } else if (StartsWith(type, "application/json")) {
+      json j = json::parse(req.body, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("the body is not a JSON object");
+      for (const auto& [k, v] : j.items()) {
+        if (k != "k" && k != "model" && k != "models" && k != "filter" && k != "id")
+          return Status::InvalidArgument("unknown field '" + k.substr(0, 64) + "' (fields: id, k, model, models, filter)");
+        if (v.is_string()) fields[k] = v.get<std::string>();
+        else if (v.is_number_integer()) fields[k] = std::to_string(v.get<int64_t>());
+        else return Status::InvalidArgument("field '" + k + "' must be a string or an integer");
+      }
+    } else if (StartsWith(type, "image/") || StartsWith(type, "application/octet-stream")) {
+      p->input.upload = req.body;
+      p->input.upload_name = "upload";
+    } else if (!req.body.empty()) {
+      return Status::Unsupported("content type '" + type.substr(0, 64) +
+                                 "': send multipart/form-data (field 'image'), an image body or JSON");
+    }
+    auto int_field = [&](const char* name, int64_t lo, int64_t hi, int64_t* out) -> Status {
+      auto it = fields.find(name);
+      if (it == fields.end()) return Status::OK();
+      try {
+        size_t used = 0;
+        long long v = std::stoll(it->second, &used);
+        if (used != it->second.size() || v < lo || v > hi) throw std::out_of_range("range");
+        *out = v;
+      } catch (const std::exception&) {
+        return Status::InvalidArgument("field '" + std::string(name) + "' must be an integer in " +
+                                       std::to_string(lo) + ".." + std::to_string(hi));
+      }
+      return Status::OK();
+    };
+    int64_t k = 10, id = 0;
+    DOPPEL_RETURN_IF_ERROR(int_field("k", 1, options.max_k, &k));
+    DOPPEL_RETURN_IF_ERROR(int_field("id", 1, INT64_MAX, &id));
+    p->options.k = static_cast<int>(k);
+    p->input.id = id;
+    if (fields.count("filter")) p->options.filter = fields["filter"];
+    if (fields.count("model")) p->model = fields["model"];
+    if (fields.count("models")) p->models = fields["models"];
+    return Status::OK();
+  }
+
+  json HitJson(const Hit& h, const std::string& metric) {
+    json j = api::ToJson(h);
+    j["score"] = Score(metric, h.distance);
+    auto num = [&](const char* f) -> json {
+      auto it = h.fields.find(f);
+      if (it != h.fields.end() && std::holds_alternative<int64_t>(it->second)) return std::get<int64_t>(it->second);
+      return nullptr;
+    };
+    j["width"] = num("width");
+    j["height"] = num("height");
+    j["thumbnail"] = "/api/v1/thumbnails/" + std::to_string(h.id);
+    j["image"] = "/api/v1/images/" + std::to_string(h.id);
+    return j;
+  }
+
+  // A slot for embedding an uploaded image, or 503.
+  bool TakeEmbedSlot(const Parsed& p, httplib::Response& res) {
+    if (p.input.upload.empty()) return true;
+    if (embeds->try_acquire()) return true;
+    res.set_header("Retry-After", "1");
+    HttpError(res, 503, "busy", "all embedding slots are busy; retry shortly");
+    return false;
+  }
+
+  void Search(const httplib::Request& req, httplib::Response& res) {
+    Parsed p;
+    Status st = ParseQuery(req, &p);
+    if (!st.ok()) return Fail(res, st);
+    auto q = api::BuildQuery(p.input, api::Caller::kRemote);
+    if (!q.ok()) return Fail(res, q.status());
+    auto name = engine->ResolveModelName(p.model);
+    if (!name.ok()) return Fail(res, name.status());
+    auto entry = engine->GetModel(*name);
+    if (!entry.ok()) return Fail(res, entry.status());
+    if (!TakeEmbedSlot(p, res)) return;
+    const auto t0 = Clock::now();
+    auto hits = engine->Search(*q, *name, p.options);
+    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!p.input.upload.empty()) {
+      embeds->release();
+      if (hits.ok()) metrics.Embed(*name, secs);
+    }
+    if (!hits.ok()) return Fail(res, hits.status());
+    json j{{"model", *name}, {"fingerprint", entry->fingerprint}, {"took_ms", secs * 1000}, {"hits", json::array()}};
+    for (const auto& h : *hits) j["hits"].push_back(HitJson(h, entry->metric));
+    res.set_content(j.dump(), kJson);
+  }
+
+  void Compare(const httplib::Request& req, httplib::Response& res) {
+    Parsed p;
+    Status st = ParseQuery(req, &p);
+    if (!st.ok()) return Fail(res, st);
+    auto q = api::BuildQuery(p.input, api::Caller::kRemote);
+    if (!q.ok()) return Fail(res, q.status());
+    std::vector<std::string> names;
+    for (size_t a = 0; a <= p.models.size();) {
+      size_t b = p.models.find(',', a);
+      if (b == std::string::npos) b = p.models.size();
+      if (b > a) names.push_back(p.models.substr(a, b - a));
+      a = b + 1;
+    }
+    if (names.empty())
+      for (const auto& m : engine->ListModels()) names.push_back(m.name);
+    if (!TakeEmbedSlot(p, res)) return;
+    const auto t0 = Clock::now();
+    auto c = engine->Compare(*q, names, p.options, true);
+    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!p.input.upload.empty()) embeds->release();
+    if (!c.ok()) return Fail(res, c.status());
+    json j = api::ToJson(*c);
+    j["took_ms"] = secs * 1000;
+    res.set_content(j.dump(), kJson);
+  }
+
+  Result<int64_t> IdOf(const httplib::Request& req) {
+    try {
+      return std::stoll(req.matches[1].str());
+    } catch (const std::exception&) {
+      return Status::InvalidArgument("not a picture id");
+    }
+  }
+
+  void Picture(const httplib::Request& req, httplib::Response& res) {
+    auto id = IdOf(req);
+    if (!id.ok()) return Fail(res, id.status());
+    auto pic = engine->GetPicture(*id);
+    if (!pic.ok()) return Fail(res, pic.status());
+    json f = json::object();
+    for (const auto& [k, v] : pic->fields) f[k] = api::ToJson(v);
+    res.set_content(json{{"id", pic->id}, {"paths", pic->paths}, {"fields", f}}.dump(), kJson);
+  }
+
+  // The picture's file, found through the catalog by id (never a path from the request). Its content must still be
+  // the indexed content: a file changed since indexing is not served under the old id.
+  Result<std::string> PictureBytes(int64_t id, std::string* format) {
+    DOPPEL_ASSIGN_OR_RETURN(doppel::Picture pic, engine->GetPicture(id));
+    auto f = pic.fields.find("format");
+    if (f != pic.fields.end() && std::holds_alternative<std::string>(f->second)) *format = std::get<std::string>(f->second);
+    for (const auto& path : pic.paths) {
+      auto bytes = ReadFileBytes(path, engine->options().embed.max_file_bytes);
+      if (bytes.ok()) return bytes;
+    }
+    return Status::NotFound("picture " + std::to_string(id) + ": its files are gone");
+  }
+
+  void Image(const httplib::Request& req, httplib::Response& res) {
+    auto id = IdOf(req);
+    if (!id.ok()) return Fail(res, id.status());
+    std::string format;
+    auto bytes = PictureBytes(*id, &format);
+    if (!bytes.ok()) return Fail(res, bytes.status());
+    res.set_header("Cache-Control", "private, max-age=3600");
+    res.set_content(std::move(bytes).value(), MimeOf(format));
+  }
+
+  void Thumbnail(const httplib::Request& req, httplib::Response& res) {
+    auto id = IdOf(req);
+    if (!id.ok()) return Fail(res, id.status());
+    // Cached on disk by id and size: ids are content hashes, so a cached thumbnail never goes stale.
+    fs::path dir = fs::path(engine->data_dir()) / "thumbnails" / std::to_string(options.thumbnail_size);
+    fs::path file = dir / (std::to_string(*id) + ".jpg");
+    if (auto cached = ReadFileBytes(file.string(), 16 << 20); cached.ok()) {
+      res.set_header("Cache-Control", "private, max-age=86400");
+      res.set_content(std::move(cached).value(), "image/jpeg");
+      return;
+    }
+    std::string format;
+    auto bytes = PictureBytes(*id, &format);
+    if (!bytes.ok()) return Fail(res, bytes.status());
+    DecodeOptions d;
+    d.max_pixels = engine->options().embed.max_pixels;
+    auto img = DecodeImageBuffer(*bytes, "picture " + std::to_string(*id), d);
+    if (!img.ok()) return Fail(res, img.status());
+    auto jpg = EncodeJpeg(doppel::Thumbnail(img->rgb, options.thumbnail_size), 80);
+    if (!jpg.ok()) return Fail(res, jpg.status());
+    if (!engine->options().read_only) {
+      std::lock_guard<std::mutex> l(thumb_mu);
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      if (!ec) (void)WriteFileAtomic(file.string(), *jpg);  // a cache: failing to write it only costs time
+    }
+    res.set_header("Cache-Control", "private, max-age=86400");
+    res.set_content(std::move(jpg).value(), "image/jpeg");
+  }
+
+  // Refuses, before the body is read, what cpp-httplib 0.11.4 would mishandle (see server.h).
+  httplib::Server::HandlerResponse Guard(const httplib::Request& req, httplib::Response& res) {
+    auto refuse = [&](int http, const char* code, const std::string& msg) {
+      HttpError(res, http, code, msg);
+      res.set_header("Connection", "close");  // the unread body must not be taken for the next request
+      return httplib::Server::HandlerResponse::Handled;
+    };
+    if (req.has_header("Transfer-Encoding"))
+      return refuse(411, "length_required", "chunked or encoded transfers are not accepted: send a Content-Length");
+    if (req.has_header("Content-Encoding"))
+      return refuse(415, "unsupported_media_type", "compressed request bodies are not accepted");
+    bool body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+    if (body) {
+      if (!req.has_header("Content-Length"))
+        return refuse(411, "length_required", "a request body needs a Content-Length");
+      const std::string len = req.get_header_value("Content-Length");
+      char* end = nullptr;
+      unsigned long long n = std::strtoull(len.c_str(), &end, 10);
+      if (len.empty() || *end != '\0' || len[0] == '-')
+        return refuse(400, "invalid_argument", "Content-Length is not a number");
+      if (n > static_cast<unsigned long long>(options.max_body_bytes))
+        return refuse(413, "payload_too_large",
+                      "request body of " + std::to_string(n) + " bytes; the limit is " +
+                          std::to_string(options.max_body_bytes));
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+
+  // The route a request path belongs to, as a metric label (few values; never the raw path).
+  static std::string RouteOf(const std::string& path) {
+    for (const char* exact : {"/healthz", "/metrics", "/api/v1/openapi.json", "/api/v1/status", "/api/v1/models",
+                              "/api/v1/search", "/api/v1/compare"})
+      if (path == exact) return exact;
+    for (const char* prefix : {"/api/v1/pictures/", "/api/v1/images/", "/api/v1/thumbnails/"})
+      if (StartsWith(path, prefix)) return std::string(prefix) + "{id}";
+    return "other";
+  }
+
+  // Registers a route; its time is measured (every answer, routed or refused, is counted by the logger).
+  template <typename Fn>
+  void Route(const char* method, const std::string& pattern, Fn fn) {
+    auto wrapped = [this, fn](const httplib::Request& req, httplib::Response& res) {
+      const auto t0 = Clock::now();
+      fn(req, res);
+      metrics.Time(RouteOf(req.path), std::chrono::duration<double>(Clock::now() - t0).count());
+    };
+    if (std::string(method) == "GET") svr.Get(pattern, wrapped);
+    else svr.Post(pattern, wrapped);
+  }
+
+  void Setup() {
+    int cores = std::max(1u, std::thread::hardware_concurrency());
+    int workers = options.workers > 0 ? options.workers : std::max(4, 2 * cores);
+    embeds = std::make_unique<std::counting_semaphore<1 << 16>>(options.max_embeds > 0 ? options.max_embeds : cores);
+    svr.new_task_queue = [workers] { return new httplib::ThreadPool(static_cast<size_t>(workers)); };
+    svr.set_payload_max_length(static_cast<size_t>(options.max_body_bytes));
+    svr.set_read_timeout(10, 0);
+    svr.set_write_timeout(10, 0);
+    svr.set_keep_alive_max_count(20);
+    svr.set_keep_alive_timeout(2);
+    svr.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+      metrics.Count(RouteOf(req.path), res.status);
+    });
+    svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) { return Guard(req, res); });
+    svr.set_expect_100_continue_handler([this](const httplib::Request& req, httplib::Response& res) {
+      return Guard(req, res) == httplib::Server::HandlerResponse::Handled ? res.status : 100;
+    });
+    svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+      std::string what = "unknown";
+      try {
+        if (ep) std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      std::fprintf(stderr, "doppel serve: exception in a handler: %s\n", what.c_str());
+      HttpError(res, 500, "internal", "internal error (details are in the server's log)");
+    });
+    // Errors httplib produces itself (unknown route, unparsable request) become JSON too.
+    svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      if (res.status == 404) HttpError(res, 404, "not_found", "no such route");
+      else if (res.status == 413) HttpError(res, 413, "payload_too_large", "request body too large");
+      else HttpError(res, res.status, res.status < 500 ? "invalid_argument" : "internal", "bad request");
+    });
+
+    Route("GET", "/healthz", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(json{{"status", "ok"}}.dump(), kJson);
+    });
+    Route("GET", "/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      auto st = engine->GetStatus();
+      res.set_content(metrics.Render(st.ok() ? &*st : nullptr, engine->RunningIndexJob() != nullptr),
+                      "text/plain; version=0.0.4");
+    });
+    Route("GET", "/api/v1/openapi.json", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(OpenApiJson(), kJson);
+    });
+    Route("GET", "/api/v1/status", [this](const httplib::Request&, httplib::Response& res) {
+      auto st = engine->GetStatus();
+      if (!st.ok()) return Fail(res, st.status());
+      json j = api::ToJson(*st);
+      j.erase("data_dir");  // a server path
+      res.set_content(j.dump(), kJson);
+    });
+    Route("GET", "/api/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+      std::string def = engine->DefaultModel();
+      json a = json::array();
+      for (const auto& m : engine->ListModels()) {
+        json j = api::ToJson(m, m.name == def);
+        j.erase("file");  // server paths
+        j.erase("source");
+        a.push_back(j);
+      }
+      res.set_content(json{{"models", a}, {"default_model", def}}.dump(), kJson);
+    });
+    Route("POST", "/api/v1/search", [this](const httplib::Request& q, httplib::Response& r) { Search(q, r); });
+    Route("POST", "/api/v1/compare", [this](const httplib::Request& q, httplib::Response& r) { Compare(q, r); });
+    Route("GET", R"(/api/v1/pictures/(\d{1,19}))", [this](const httplib::Request& q, httplib::Response& r) { Picture(q, r); });
+    Route("GET", R"(/api/v1/images/(\d{1,19}))", [this](const httplib::Request& q, httplib::Response& r) { Image(q, r); });
+    Route("GET", R"(/api/v1/thumbnails/(\d{1,19}))",
+          [this](const httplib::Request& q, httplib::Response& r) { Thumbnail(q, r); });
+  }
+};
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::~HttpServer() { Stop(); }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Create(Engine* engine, const ServerOptions& options) {
+  if (!engine) return Status::InvalidArgument("no engine");
+  if (options.max_body_bytes < 1024) return Status::InvalidArgument("max_body_bytes must be at least 1024");
+  auto impl = std::make_unique<Impl>();
+  impl->engine = engine;
+  impl->options = options;
+  impl->Setup();
+  if (options.port == 0) {
+    impl->port = impl->svr.bind_to_any_port(options.host);
+    if (impl->port <= 0) return Status::IOError("cannot listen on " + options.host + ": no free port");
+  } else {
+    if (!impl->svr.bind_to_port(options.host, options.port))
+      return Status::IOError("cannot listen on " + options.host + ":" + std::to_string(options.port) +
+                             " (in use, or not an address of this machine)");
+    impl->port = options.port;
+  }
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+int HttpServer::port() const { return impl_->port; }
+
+std::string HttpServer::url() const {
+  std::string host = impl_->options.host.find(':') != std::string::npos ? "[" + impl_->options.host + "]"
+                                                                         : impl_->options.host;
+  return "http://" + host + ":" + std::to_string(impl_->port);
+}
+
+Status HttpServer::Run() {
+  if (!impl_->svr.listen_after_bind()) return Status::IOError("the server stopped listening on " + url());
+  return Status::OK();
+}
+
+void HttpServer::Stop() {
+  if (impl_ && impl_->svr.is_running()) impl_->svr.stop();
+}
+
+}  // namespace doppel
