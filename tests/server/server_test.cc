@@ -1,0 +1,427 @@
+// doppel serve, the real process over loopback: every route, every error class (JSON errors with stable codes and
+// the right statuses), hostile requests (each answered 4xx while the server keeps serving), concurrent searches,
+// and a CLI writer told that the server holds the data directory.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "doppel/image/decode.h"
+#include "engine/engine_fixture.h"
+
+namespace doppel {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// A `doppel serve` child process on a free loopback port.
+class ServerProcess {
+ public:
+  explicit ServerProcess(const std::string& data) {
+    int out[2];
+    if (pipe(out) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], 1);
+      close(out[0]);
+      std::string bin = testing::BinPath("doppel");
+      execl(bin.c_str(), "doppel", "serve", "--data", data.c_str(), "--listen", "127.0.0.1:0", "--max-embeds", "2",
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(out[1]);
+    // The first line says where it listens.
+    FILE* f = fdopen(out[0], "r");
+    char line[512] = {0};
+    if (f && fgets(line, sizeof line, f)) {
+      std::string s(line);
+      size_t at = s.find("127.0.0.1:");
+      if (at != std::string::npos) port_ = std::atoi(s.c_str() + at + 10);
+    }
+    stdout_ = f;
+  }
+  ~ServerProcess() {
+    Stop();
+    if (stdout_) fclose(stdout_);
+  }
+  int Stop() {
+    if (pid_ <= 0) return -1;
+    kill(pid_, SIGTERM);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    pid_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
+  bool Alive() const { return pid_ > 0 && kill(pid_, 0) == 0; }
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  FILE* stdout_ = nullptr;
+};
+
+// Sends raw bytes on a new connection and returns what comes back until the server closes or `wait_ms` passes.
+std::string Raw(int port, const std::string& bytes, int wait_ms = 3000) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return "";
+  }
+  timeval tv{wait_ms / 1000, (wait_ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server may answer and close before taking it all
+    off += size_t(n);
+  }
+  // No half-close: cpp-httplib drops the answer to a peer that has shut its side down.
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, size_t(n));
+  close(fd);
+  return out;
+}
+
+// A few hundred bytes of PNG whose header claims w x h RGB pixels (the data is a sliver).
+std::string PngBomb(uint32_t w, uint32_t h) {
+  std::string ihdr = testing::Be32(w) + testing::Be32(h) + std::string("\x08\x02\x00\x00\x00", 5);
+  std::string idat("\x78\x9c\x63\x60\x00\x00\x00\x02\x00\x01", 10);  // zlib of one zero byte
+  return std::string("\x89PNG\r\n\x1a\n", 8) + testing::PngChunk("IHDR", ihdr) + testing::PngChunk("IDAT", idat) +
+         testing::PngChunk("IEND", "");
+}
+
+int StatusOf(const std::string& response) {
+  if (response.rfind("HTTP/1.1 ", 0) != 0) return -1;
+  return std::atoi(response.c_str() + 9);
+}
+
+std::string ErrorCodeOf(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.contains("error")) return "(not a JSON error: " + body.substr(0, 80) + ")";
+  return j["error"]["code"].get<std::string>();
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testing::TempDir();
+    data_ = dir_->file("data");
+    testing::WriteRandomModel(dir_->file("m.onnx"), 1);
+    testing::WriteRandomModel(dir_->file("n.onnx"), 2);
+    photos_ = testing::WriteCopies(testing::SamplePhotos(8), dir_->file("imgs"), "p", 1);
+    EngineOptions o;
+    o.data_dir = data_;
+    auto e = Engine::Open(o);
+    ASSERT_TRUE(e.ok());
+    ASSERT_TRUE((*e)->AddModel("m", dir_->file("m.onnx"), testing::RandomModelSpec()).ok());
+    ASSERT_TRUE((*e)->AddModel("n", dir_->file("n.onnx"), testing::RandomModelSpec()).ok());
+    ASSERT_TRUE((*e)->Index({dir_->file("imgs")}, IndexOptions()).ok());
+    for (const auto& p : photos_) ids_.push_back(testing::FileContentId(p));
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    server_ = std::make_unique<ServerProcess>(data_);
+    ASSERT_GT(server_->port(), 0) << "the server did not say where it listens";
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    client_->set_read_timeout(30, 0);
+  }
+  void TearDown() override {
+    client_.reset();
+    EXPECT_TRUE(server_->Alive()) << "the server died during the test";
+    EXPECT_EQ(server_->Stop(), 0) << "a clean stop on SIGTERM";
+  }
+  // The server still answers.
+  void ExpectHealthy() {
+    auto r = client_->Get("/healthz");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  httplib::Result Upload(const std::string& bytes, const std::string& filename, const std::string& extra_query = "") {
+    httplib::MultipartFormDataItems items = {{"image", bytes, filename, "image/jpeg"}};
+    return client_->Post(("/api/v1/search" + extra_query).c_str(), items);
+  }
+
+  static testing::TempDir* dir_;
+  static std::string data_;
+  static std::vector<std::string> photos_;
+  static std::vector<int64_t> ids_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+testing::TempDir* ServerTest::dir_ = nullptr;
+std::string ServerTest::data_;
+std::vector<std::string> ServerTest::photos_;
+std::vector<int64_t> ServerTest::ids_;
+
+TEST_F(ServerTest, ReadRoutes) {
+  auto h = client_->Get("/healthz");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(json::parse(h->body)["status"], "ok");
+
+  auto st = client_->Get("/api/v1/status");
+  ASSERT_TRUE(st);
+  ASSERT_EQ(st->status, 200);
+  json s = json::parse(st->body);
+  EXPECT_EQ(s["default_model"], "m");
+  EXPECT_EQ(s["files"], int(photos_.size()));
+  EXPECT_FALSE(s.contains("data_dir")) << "no server paths beyond indexed pictures";
+
+  auto ms = client_->Get("/api/v1/models");
+  ASSERT_TRUE(ms);
+  json m = json::parse(ms->body);
+  ASSERT_EQ(m["models"].size(), 2u);
+  EXPECT_EQ(m["default_model"], "m");
+  EXPECT_FALSE(m["models"][0].contains("file"));
+  EXPECT_FALSE(m["models"][0].contains("source"));
+
+  auto api = client_->Get("/api/v1/openapi.json");
+  ASSERT_TRUE(api);
+  json doc = json::parse(api->body);
+  EXPECT_EQ(doc["openapi"], "3.0.3");
+  for (const char* route : {"/api/v1/search", "/api/v1/compare", "/api/v1/images/{id}", "/api/v1/thumbnails/{id}"})
+    EXPECT_TRUE(doc["paths"].contains(route)) << route;
+
+  auto pic = client_->Get(("/api/v1/pictures/" + std::to_string(ids_[2])).c_str());
+  ASSERT_TRUE(pic);
+  ASSERT_EQ(pic->status, 200);
+  EXPECT_EQ(json::parse(pic->body)["paths"][0], photos_[2]);
+
+  auto img = client_->Get(("/api/v1/images/" + std::to_string(ids_[2])).c_str());
+  ASSERT_TRUE(img);
+  ASSERT_EQ(img->status, 200);
+  EXPECT_EQ(img->get_header_value("Content-Type"), "image/jpeg");
+  EXPECT_EQ(img->body, testing::ReadFile(photos_[2])) << "the picture's own bytes";
+
+  for (int round = 0; round < 2; ++round) {  // made, then from the cache
+    auto th = client_->Get(("/api/v1/thumbnails/" + std::to_string(ids_[3])).c_str());
+    ASSERT_TRUE(th);
+    ASSERT_EQ(th->status, 200);
+    EXPECT_EQ(th->get_header_value("Content-Type"), "image/jpeg");
+    auto d = DecodeImageBuffer(th->body, "thumbnail");
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_LE(std::max(d->rgb.width, d->rgb.height), 256);
+  }
+
+  auto missing = client_->Get("/api/v1/images/12345");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(ErrorCodeOf(missing->body), "not_found");
+
+  auto metrics = client_->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("doppel_http_requests_total{route=\"/api/v1/status\",status=\"200\"} 1"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("doppel_collection_pictures{model=\"m\"} " + std::to_string(photos_.size())),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("doppel_index_jobs_running 0"), std::string::npos);
+}
+
+TEST_F(ServerTest, SearchByUploadRawBodyAndIdAndCompare) {
+  auto r = Upload(testing::ReadFile(photos_[4]), "holiday.jpg", "?k=3");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  EXPECT_EQ(j["model"], "m");
+  EXPECT_EQ(j["fingerprint"].get<std::string>().size(), 32u);
+  EXPECT_GE(j["took_ms"].get<double>(), 0.0);
+  ASSERT_EQ(j["hits"].size(), 3u);
+  EXPECT_EQ(j["hits"][0]["path"], photos_[4]);
+  EXPECT_EQ(j["hits"][0]["id"], ids_[4]);
+  EXPECT_NEAR(j["hits"][0]["score"].get<double>(), 1.0, 1e-5);
+  EXPECT_EQ(j["hits"][0]["thumbnail"], "/api/v1/thumbnails/" + std::to_string(ids_[4]));
+  EXPECT_GT(j["hits"][0]["width"].get<int>(), 0);
+
+  auto raw = client_->Post("/api/v1/search?k=2&model=n", testing::ReadFile(photos_[1]), "image/jpeg");
+  ASSERT_TRUE(raw);
+  ASSERT_EQ(raw->status, 200) << raw->body;
+  json rj = json::parse(raw->body);
+  EXPECT_EQ(rj["model"], "n");
+  EXPECT_EQ(rj["hits"][0]["path"], photos_[1]);
+
+  auto byid = client_->Post("/api/v1/search", json{{"id", ids_[6]}, {"k", 4}}.dump(), "application/json");
+  ASSERT_TRUE(byid);
+  ASSERT_EQ(byid->status, 200) << byid->body;
+  EXPECT_EQ(json::parse(byid->body)["hits"][0]["id"], ids_[6]);
+
+  auto filtered = client_->Post("/api/v1/search", json{{"id", ids_[6]}, {"filter", "width > 100000"}}.dump(),
+                                "application/json");
+  ASSERT_TRUE(filtered);
+  ASSERT_EQ(filtered->status, 200);
+  EXPECT_EQ(json::parse(filtered->body)["hits"].size(), 0u);
+
+  httplib::MultipartFormDataItems items = {{"image", testing::ReadFile(photos_[5]), "q.jpg", "image/jpeg"},
+                                           {"models", "m,n", "", ""},
+                                           {"k", "3", "", ""}};
+  auto cmp = client_->Post("/api/v1/compare", items);
+  ASSERT_TRUE(cmp);
+  ASSERT_EQ(cmp->status, 200) << cmp->body;
+  json c = json::parse(cmp->body);
+  EXPECT_EQ(c["models"], json::array({"m", "n"}));
+  EXPECT_EQ(c["hits"][0][0]["path"], photos_[5]);
+  EXPECT_EQ(c["hits"][1][0]["path"], photos_[5]);
+  EXPECT_GE(c["overlap"].get<double>(), 1.0 / 3) << "both find the query picture itself";
+  EXPECT_LE(c["overlap"].get<double>(), 1.0);
+  EXPECT_EQ(c["fused"][0]["path"], photos_[5]) << "rank fusion puts the picture both rank first first";
+}
+
+TEST_F(ServerTest, EveryErrorClassIsJsonWithAStableCode) {
+  struct Case {
+    std::string what;
+    httplib::Result r;
+    int status;
+    std::string code;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"k out of range", client_->Post("/api/v1/search", json{{"id", ids_[0]}, {"k", 0}}.dump(),
+                                                   "application/json"), 400, "invalid_argument"});
+  cases.push_back({"k not a number", client_->Post("/api/v1/search", R"({"id": 5, "k": "ten"})", "application/json"),
+                   400, "invalid_argument"});
+  cases.push_back({"unknown model", client_->Post("/api/v1/search", json{{"id", ids_[0]}, {"model", "nope"}}.dump(),
+                                                  "application/json"), 404, "not_found"});
+  cases.push_back({"unknown id", client_->Post("/api/v1/search", R"({"id": 77})", "application/json"), 404,
+                   "not_found"});
+  cases.push_back({"invalid JSON", client_->Post("/api/v1/search", "{\"id\": ", "application/json"), 400,
+                   "invalid_argument"});
+  cases.push_back({"a server path in JSON", client_->Post("/api/v1/search", R"({"path": "/etc/passwd"})",
+                                                         "application/json"), 400, "invalid_argument"});
+  cases.push_back({"a server path as form field",
+                   client_->Post("/api/v1/search", httplib::MultipartFormDataItems{{"image_file", "/etc/passwd", "", ""}}),
+                   400, "invalid_argument"});
+  cases.push_back({"no query", client_->Post("/api/v1/search", "{}", "application/json"), 400, "invalid_argument"});
+  cases.push_back({"not an image", Upload("just some text, not a picture", "notes.jpg"), 400, "invalid_argument"});
+  cases.push_back({"wrong content type", client_->Post("/api/v1/search", "hello", "text/plain"), 415,
+                   "unsupported"});
+  cases.push_back({"injection-looking filter",
+                   client_->Post("/api/v1/search",
+                                 json{{"id", ids_[0]}, {"filter", "path == 'x' OR 1=1; DROP TABLE entities; --"}}.dump(),
+                                 "application/json"),
+                   400, "invalid_argument"});
+  cases.push_back({"unknown route", client_->Get("/api/v1/nothing"), 404, "not_found"});
+  for (auto& c : cases) {
+    ASSERT_TRUE(c.r) << c.what;
+    EXPECT_EQ(c.r->status, c.status) << c.what << ": " << c.r->body;
+    EXPECT_EQ(ErrorCodeOf(c.r->body), c.code) << c.what;
+    EXPECT_EQ(c.r->body.find(data_), std::string::npos) << c.what << " reveals the data directory";
+  }
+  ExpectHealthy();
+}
+
+TEST_F(ServerTest, HostileRequestsAreRefusedAndTheServerKeepsServing) {
+  const int port = server_->port();
+  // Path traversal in every form: no route takes a path, ids are digits only.
+  for (const char* p : {"/api/v1/images/../../../etc/passwd", "/api/v1/images/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+                        "/api/v1/thumbnails/..%2F..%2Fetc%2Fpasswd", "/api/v1/images//etc/passwd",
+                        "/api/v1/pictures/1%2F..%2F..", "/../../etc/passwd", "/api/v1/images/12abc"}) {
+    std::string resp = Raw(port, std::string("GET ") + p + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    int st = StatusOf(resp);
+    EXPECT_TRUE(st == 400 || st == 404) << p << " -> " << resp.substr(0, 120);
+    EXPECT_EQ(resp.find("root:"), std::string::npos) << p;
+  }
+  // A chunked body: refused before it is read.
+  std::string chunked =
+      "POST /api/v1/search HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n"
+      "Connection: close\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\n";
+  EXPECT_EQ(StatusOf(Raw(port, chunked)), 411);
+  // No Content-Length on a POST.
+  EXPECT_EQ(StatusOf(Raw(port, "POST /api/v1/search HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nConnection: close\r\n\r\n")), 411);
+  // A compressed body.
+  EXPECT_EQ(StatusOf(Raw(port, "POST /api/v1/search HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                               "Content-Encoding: gzip\r\nContent-Length: 4\r\nConnection: close\r\n\r\nabcd")),
+            415);
+  // 40 MiB announced (and sent): 413 without reading it.
+  std::string big = "POST /api/v1/search HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: " +
+                    std::to_string(40 << 20) + "\r\nConnection: close\r\n\r\n";
+  big.append(size_t(40) << 20, 'x');
+  std::string resp = Raw(port, big);
+  EXPECT_EQ(StatusOf(resp), 413) << resp.substr(0, 200);
+  EXPECT_EQ(ErrorCodeOf(resp.substr(resp.find("\r\n\r\n") + 4)), "payload_too_large");
+  // A truncated body (the announced length is never reached): the client gives up and closes; nothing to answer,
+  // and the server goes on serving.
+  std::string part = "--XyZ\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n"
+                     "Content-Type: image/jpeg\r\n\r\n" + testing::ReadFile(photos_[0]).substr(0, 1000);
+  std::string trunc = "POST /api/v1/search HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\n"
+                      "Content-Length: " + std::to_string(part.size() + 500) + "\r\n\r\n" + part;
+  Raw(port, trunc, 300);
+  ExpectHealthy();
+  // A truncated multipart body: all the bytes announced, but the parts end without their closing boundary.
+  std::string bad = part + "\r\n--Nope--\r\n";
+  std::string badreq = "POST /api/v1/search HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\n"
+                       "Content-Length: " + std::to_string(bad.size()) + "\r\nConnection: close\r\n\r\n" + bad;
+  EXPECT_EQ(StatusOf(Raw(port, badreq)), 400);
+  // A decompression bomb: a small PNG whose header claims 100000 x 100000 pixels.
+  std::string bomb = PngBomb(100000, 100000);
+  auto br = Upload(bomb, "bomb.png");
+  ASSERT_TRUE(br);
+  EXPECT_EQ(br->status, 413) << br->body;
+  EXPECT_EQ(ErrorCodeOf(br->body), "resource_exhausted");
+  // A 1 x 65500 JPEG: an answer, not a stall or a crash.
+  ImageU8 thin(1, 65500, 3);
+  for (size_t i = 0; i < thin.pixels.size(); ++i) thin.pixels[i] = uint8_t(i * 7);
+  testing::WriteImage(thin, dir_->file("thin.jpg"));
+  auto tr = Upload(testing::ReadFile(dir_->file("thin.jpg")), "thin.jpg");
+  ASSERT_TRUE(tr);
+  EXPECT_TRUE(tr->status == 200 || (tr->status >= 400 && tr->status < 500)) << tr->status << " " << tr->body;
+  ExpectHealthy();
+  auto ok = Upload(testing::ReadFile(photos_[2]), "after.jpg");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << "still searching after all that";
+}
+
+TEST_F(ServerTest, ConcurrentSearchesAndACliWriterIsToldWhoHoldsTheDirectory) {
+  std::atomic<int> ok{0}, busy{0}, other{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 8; ++t)
+    ts.emplace_back([&, t] {
+      httplib::Client c("127.0.0.1", server_->port());
+      c.set_read_timeout(60, 0);
+      for (int i = 0; i < 6; ++i) {
+        httplib::Result r = (i % 2)
+            ? c.Post("/api/v1/search", json{{"id", ids_[(t + i) % ids_.size()]}}.dump(), "application/json")
+            : c.Post("/api/v1/search",
+                     httplib::MultipartFormDataItems{{"image", testing::ReadFile(photos_[(t + i) % photos_.size()]),
+                                                      "q.jpg", "image/jpeg"}});
+        if (r && r->status == 200) ++ok;
+        else if (r && r->status == 503 && r->get_header_value("Retry-After") == "1") ++busy;
+        else ++other;
+      }
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(ok.load() + busy.load(), 48);
+  EXPECT_GE(ok.load(), 24) << "every search by id succeeds";
+  // The CLI: readers work beside the server, a writer is told the server holds the directory.
+  auto status = testing::RunCommand(testing::BinPath("doppel") + " --data " + data_ + " status --json");
+  EXPECT_EQ(status.exit_code, 0);
+  auto writer = testing::RunCommand(testing::BinPath("doppel") + " --data " + data_ + " index " + dir_->file("imgs") +
+                                    " 2>&1");
+  EXPECT_EQ(writer.exit_code, 2);
+  EXPECT_NE(writer.out.find("pid " + std::to_string(server_->pid()) + ": "), std::string::npos) << writer.out;
+  EXPECT_NE(writer.out.find("serve"), std::string::npos) << writer.out;
+}
+
+}  // namespace
+}  // namespace doppel
