@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "doppel/image/decode.h"
 #include "doppel/image/encode.h"
 #include "doppel/util/file.h"
+#include "doppel/util/hash.h"
 #include "server/metrics.h"
 #include "server/openapi.h"
 
@@ -64,6 +66,7 @@ double Score(const std::string& metric, float distance) {
 }  // namespace
 
 struct HttpServer::Impl {
+  std::atomic<bool> stop_requested{false};
   Engine* engine = nullptr;
   ServerOptions options;
   httplib::Server svr;
@@ -297,6 +300,113 @@ struct HttpServer::Impl {
     res.set_content(std::move(jpg).value(), "image/jpeg");
   }
 
+  // ---------------------------------------------------------------- writes
+
+  // The write routes' gate: writes enabled, and the right bearer token (compared in constant time).
+  bool Authorized(const httplib::Request& req, httplib::Response& res) {
+    if (!options.allow_writes) {
+      HttpError(res, 403, "forbidden", "writes are off on this server (start it with --allow-writes)");
+      return false;
+    }
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string want = "Bearer " + options.token;
+    unsigned diff = auth.size() ^ want.size();
+    for (size_t i = 0; i < want.size(); ++i) diff |= unsigned(i < auth.size() ? auth[i] : 0) ^ unsigned(want[i]);
+    if (diff != 0) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      HttpError(res, 401, "unauthorized", "a write needs 'Authorization: Bearer <token>'");
+      return false;
+    }
+    return true;
+  }
+
+  static json JobJson(const IndexProgress& p, bool running) {
+    json j = api::ToJson(p);
+    j["running"] = running;
+    return j;
+  }
+
+  void StartJob(const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req, res)) return;
+    json j = json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("root") || !j["root"].is_string())
+      return Fail(res, Status::InvalidArgument("give {\"root\": NAME} with NAME one of the server's roots"));
+    for (const auto& [k, v] : j.items())
+      if (k != "root" && k != "prune") return Fail(res, Status::InvalidArgument("unknown field '" + k.substr(0, 64) + "'"));
+    auto root = options.roots.find(j["root"].get<std::string>());
+    if (root == options.roots.end()) {
+      std::string names;
+      for (const auto& [n, d] : options.roots) names += (names.empty() ? "" : ", ") + n;
+      return Fail(res, Status::NotFound("no root named '" + j["root"].get<std::string>().substr(0, 64) +
+                                        "' (roots: " + (names.empty() ? "none configured" : names) + ")"));
+    }
+    IndexOptions io;
+    io.prune = j.value("prune", false);
+    auto job = engine->StartIndex({root->second}, io);
+    if (!job.ok()) return Fail(res, job.status());
+    res.status = 202;
+    res.set_content(json{{"job", JobJson((*job)->Progress(), true)}}.dump(), kJson);
+  }
+
+  void JobStatus(const httplib::Request&, httplib::Response& res) {
+    auto job = engine->RunningIndexJob();
+    res.set_content(json{{"job", job ? JobJson(job->Progress(), true) : json(nullptr)}}.dump(), kJson);
+  }
+
+  void CancelJob(const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req, res)) return;
+    auto job = engine->RunningIndexJob();
+    if (!job) return Fail(res, Status::NotFound("no index job is running"));
+    job->Cancel();
+    res.status = 202;
+    res.set_content(json{{"job", JobJson(job->Progress(), true)}, {"cancelling", true}}.dump(), kJson);
+  }
+
+  // Stores an uploaded image under DATA/uploads by content hash (durably), indexes it, answers its id: an
+  // acknowledged upload survives a crash.
+  void UploadPicture(const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req, res)) return;
+    if (!req.has_file("image")) return Fail(res, Status::InvalidArgument("send multipart/form-data with field 'image'"));
+    const std::string bytes = req.get_file_value("image").content;
+    FormatGuess g = RecogniseImageFormat(std::string_view(bytes).substr(0, kSniffBytes));
+    if (!g.decodable)
+      return Fail(res, Status::InvalidArgument(g.format.empty() ? "the upload is not an image"
+                                                                : "the upload is " + g.why_not));
+    DecodeOptions d;
+    d.max_pixels = engine->options().embed.max_pixels;
+    auto check = DecodeImageBuffer(bytes, UploadLabel(req.get_file_value("image").filename), d);
+    if (!check.ok()) return Fail(res, check.status());
+    fs::path dir = fs::path(engine->data_dir()) / "uploads";
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    const std::string hash = Sha256Hex(bytes);
+    fs::path file = dir / (hash.substr(0, 32) + "." + g.format);
+    if (!fs::exists(file, ec)) {
+      Status st = WriteFileAtomic(file.string(), bytes);
+      if (!st.ok()) return Fail(res, st);
+    }
+    auto sum = engine->Index({file.string()}, IndexOptions());
+    if (!sum.ok()) return Fail(res, sum.status());
+    if (sum->counts.failed > 0)
+      return Fail(res, Status::InvalidArgument("the upload could not be indexed: " + sum->failures[0].second));
+    int64_t id = ContentId(hash);
+    res.status = sum->counts.indexed > 0 ? 201 : 200;
+    res.set_content(json{{"id", id}, {"indexed", sum->counts.indexed > 0},
+                         {"thumbnail", "/api/v1/thumbnails/" + std::to_string(id)}}.dump(),
+                    kJson);
+  }
+
+  void DeletePicture(const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req, res)) return;
+    auto id = IdOf(req);
+    if (!id.ok()) return Fail(res, id.status());
+    auto pic = engine->GetPicture(*id);
+    if (!pic.ok()) return Fail(res, pic.status());
+    auto n = engine->RemoveIds({*id});
+    if (!n.ok()) return Fail(res, n.status());
+    res.set_content(json{{"id", *id}, {"deleted", true}}.dump(), kJson);
+  }
+
   // Refuses, before the body is read, what cpp-httplib 0.11.4 would mishandle (see server.h).
   httplib::Server::HandlerResponse Guard(const httplib::Request& req, httplib::Response& res) {
     auto refuse = [&](int http, const char* code, const std::string& msg) {
@@ -328,7 +438,8 @@ struct HttpServer::Impl {
   // The route a request path belongs to, as a metric label (few values; never the raw path).
   static std::string RouteOf(const std::string& path) {
     for (const char* exact : {"/healthz", "/metrics", "/api/v1/openapi.json", "/api/v1/status", "/api/v1/models",
-                              "/api/v1/search", "/api/v1/compare"})
+                              "/api/v1/search", "/api/v1/compare", "/api/v1/jobs", "/api/v1/jobs/current",
+                              "/api/v1/pictures"})
       if (path == exact) return exact;
     for (const char* prefix : {"/api/v1/pictures/", "/api/v1/images/", "/api/v1/thumbnails/"})
       if (StartsWith(path, prefix)) return std::string(prefix) + "{id}";
@@ -344,6 +455,7 @@ struct HttpServer::Impl {
       metrics.Time(RouteOf(req.path), std::chrono::duration<double>(Clock::now() - t0).count());
     };
     if (std::string(method) == "GET") svr.Get(pattern, wrapped);
+    else if (std::string(method) == "DELETE") svr.Delete(pattern, wrapped);
     else svr.Post(pattern, wrapped);
   }
 
@@ -418,6 +530,13 @@ struct HttpServer::Impl {
     Route("GET", R"(/api/v1/images/(\d{1,19}))", [this](const httplib::Request& q, httplib::Response& r) { Image(q, r); });
     Route("GET", R"(/api/v1/thumbnails/(\d{1,19}))",
           [this](const httplib::Request& q, httplib::Response& r) { Thumbnail(q, r); });
+    Route("POST", "/api/v1/jobs", [this](const httplib::Request& q, httplib::Response& r) { StartJob(q, r); });
+    Route("GET", "/api/v1/jobs/current", [this](const httplib::Request& q, httplib::Response& r) { JobStatus(q, r); });
+    Route("DELETE", "/api/v1/jobs/current",
+          [this](const httplib::Request& q, httplib::Response& r) { CancelJob(q, r); });
+    Route("POST", "/api/v1/pictures", [this](const httplib::Request& q, httplib::Response& r) { UploadPicture(q, r); });
+    Route("DELETE", R"(/api/v1/pictures/(\d{1,19}))",
+          [this](const httplib::Request& q, httplib::Response& r) { DeletePicture(q, r); });
   }
 };
 
@@ -427,6 +546,12 @@ HttpServer::~HttpServer() { Stop(); }
 Result<std::unique_ptr<HttpServer>> HttpServer::Create(Engine* engine, const ServerOptions& options) {
   if (!engine) return Status::InvalidArgument("no engine");
   if (options.max_body_bytes < 1024) return Status::InvalidArgument("max_body_bytes must be at least 1024");
+  if (options.allow_writes && options.token.size() < 16)
+    return Status::InvalidArgument("writes need a bearer token of at least 16 characters");
+  for (const auto& [name, dir] : options.roots) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) return Status::NotFound("root '" + name + "': " + dir + " is not a folder");
+  }
   auto impl = std::make_unique<Impl>();
   impl->engine = engine;
   impl->options = options;
@@ -452,12 +577,26 @@ std::string HttpServer::url() const {
 }
 
 Status HttpServer::Run() {
-  if (!impl_->svr.listen_after_bind()) return Status::IOError("the server stopped listening on " + url());
+  // A stop asked for before (or while) the listener starts must not be lost: httplib's stop() does nothing until
+  // it runs, so a watcher repeats it until Run ends.
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done) {
+      if (impl_->stop_requested && impl_->svr.is_running()) impl_->svr.stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  bool ok = impl_->stop_requested || impl_->svr.listen_after_bind();
+  done = true;
+  watcher.join();
+  if (!ok && !impl_->stop_requested) return Status::IOError("the server stopped listening on " + url());
   return Status::OK();
 }
 
 void HttpServer::Stop() {
-  if (impl_ && impl_->svr.is_running()) impl_->svr.stop();
+  if (!impl_) return;
+  impl_->stop_requested = true;
+  if (impl_->svr.is_running()) impl_->svr.stop();
 }
 
 }  // namespace doppel

@@ -6,11 +6,13 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -27,16 +29,25 @@ using nlohmann::json;
 // A `doppel serve` child process on a free loopback port.
 class ServerProcess {
  public:
-  explicit ServerProcess(const std::string& data) {
+  // `extra`: more flags; `token`: DOPPEL_TOKEN for the child ("" = unset).
+  explicit ServerProcess(const std::string& data, const std::vector<std::string>& extra = {},
+                         const std::string& token = "") {
     int out[2];
     if (pipe(out) != 0) return;
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive a crashed test
       dup2(out[1], 1);
       close(out[0]);
+      if (token.empty()) unsetenv("DOPPEL_TOKEN");
+      else setenv("DOPPEL_TOKEN", token.c_str(), 1);
       std::string bin = testing::BinPath("doppel");
-      execl(bin.c_str(), "doppel", "serve", "--data", data.c_str(), "--listen", "127.0.0.1:0", "--max-embeds", "2",
-            static_cast<char*>(nullptr));
+      std::vector<std::string> args = {"doppel", "serve", "--data", data, "--listen", "127.0.0.1:0", "--max-embeds", "2"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(bin.c_str(), argv.data());
       _exit(127);
     }
     close(out[1]);
@@ -53,6 +64,14 @@ class ServerProcess {
   ~ServerProcess() {
     Stop();
     if (stdout_) fclose(stdout_);
+  }
+  // kill -9, as a crash or power cut would.
+  void Crash() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    pid_ = -1;
   }
   int Stop() {
     if (pid_ <= 0) return -1;
@@ -421,6 +440,167 @@ TEST_F(ServerTest, ConcurrentSearchesAndACliWriterIsToldWhoHoldsTheDirectory) {
   EXPECT_EQ(writer.exit_code, 2);
   EXPECT_NE(writer.out.find("pid " + std::to_string(server_->pid()) + ": "), std::string::npos) << writer.out;
   EXPECT_NE(writer.out.find("serve"), std::string::npos) << writer.out;
+}
+
+// The write routes: off by default, then behind the bearer token; index jobs by root name; uploads that survive a
+// crash once acknowledged; deletes.
+class ServerWrites : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_ = dir_.file("data");
+    testing::WriteRandomModel(dir_.file("m.onnx"), 1);
+    photos_ = testing::SamplePhotos(12);
+    first_ = testing::WriteCopies({photos_.begin(), photos_.begin() + 4}, dir_.file("first"), "a", 1);
+    more_ = testing::WriteCopies({photos_.begin() + 4, photos_.begin() + 8}, dir_.file("more"), "b", 1);
+    EngineOptions o;
+    o.data_dir = data_;
+    auto e = Engine::Open(o);
+    ASSERT_TRUE(e.ok());
+    ASSERT_TRUE((*e)->AddModel("m", dir_.file("m.onnx"), testing::RandomModelSpec()).ok());
+    ASSERT_TRUE((*e)->Index({dir_.file("first")}, IndexOptions()).ok());
+  }
+  httplib::Headers Auth(const std::string& t) { return {{"Authorization", "Bearer " + t}}; }
+  int64_t Count(httplib::Client& c) {
+    auto r = c.Get("/api/v1/status");
+    return r && r->status == 200 ? json::parse(r->body)["models"][0]["count"].get<int64_t>() : -1;
+  }
+
+  const std::string token_ = "s3cret-token-for-tests";
+  testing::TempDir dir_;
+  std::string data_;
+  std::vector<std::string> photos_, first_, more_;
+};
+
+TEST_F(ServerWrites, OffByDefault) {
+  ServerProcess s(data_);
+  httplib::Client c("127.0.0.1", s.port());
+  httplib::MultipartFormDataItems items = {{"image", testing::ReadFile(more_[0]), "x.jpg", "image/jpeg"}};
+  auto up = c.Post("/api/v1/pictures", Auth(token_), items);
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->status, 403);
+  EXPECT_EQ(ErrorCodeOf(up->body), "forbidden");
+  auto del = c.Delete(("/api/v1/pictures/" + std::to_string(testing::FileContentId(first_[0]))).c_str(), Auth(token_));
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 403);
+  EXPECT_EQ(Count(c), 4);
+  // Writes without a token do not start at all.
+  auto refused = testing::RunCommand(testing::BinPath("doppel") + " serve --data " + data_ +
+                                     " --listen 127.0.0.1:0 --allow-writes 2>&1 </dev/null");
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.out.find("DOPPEL_TOKEN"), std::string::npos) << refused.out;
+}
+
+TEST_F(ServerWrites, TokenJobsUploadsAndDeletes) {
+  ServerProcess s(data_, {"--allow-writes", "--root", "more=" + dir_.file("more")}, token_);
+  ASSERT_GT(s.port(), 0);
+  httplib::Client c("127.0.0.1", s.port());
+  c.set_read_timeout(60, 0);
+  const std::string job = json{{"root", "more"}}.dump();
+  auto none = c.Post("/api/v1/jobs", job, "application/json");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  EXPECT_EQ(ErrorCodeOf(none->body), "unauthorized");
+  auto wrong = c.Post("/api/v1/jobs", Auth("not-the-token-at-all"), job, "application/json");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  auto badroot = c.Post("/api/v1/jobs", Auth(token_), json{{"root", "etc"}}.dump(), "application/json");
+  ASSERT_TRUE(badroot);
+  EXPECT_EQ(badroot->status, 404);
+  EXPECT_EQ(ErrorCodeOf(badroot->body), "not_found");
+  auto path = c.Post("/api/v1/jobs", Auth(token_), json{{"root", "more"}, {"path", "/etc"}}.dump(), "application/json");
+  ASSERT_TRUE(path);
+  EXPECT_EQ(path->status, 400) << "a request never gives a path";
+  // Start a job and follow it to the end.
+  auto started = c.Post("/api/v1/jobs", Auth(token_), job, "application/json");
+  ASSERT_TRUE(started);
+  ASSERT_EQ(started->status, 202) << started->body;
+  for (int i = 0; i < 600; ++i) {
+    auto cur = c.Get("/api/v1/jobs/current");
+    ASSERT_TRUE(cur);
+    if (json::parse(cur->body)["job"].is_null()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(Count(c), 8);
+  auto cancel = c.Delete("/api/v1/jobs/current", Auth(token_));
+  ASSERT_TRUE(cancel);
+  EXPECT_EQ(cancel->status, 404) << "nothing to cancel";
+  // Upload a picture: indexed, found by its own bytes.
+  httplib::MultipartFormDataItems items = {{"image", testing::ReadFile(photos_[9]), "../../etc/x.jpg", "image/jpeg"}};
+  auto up = c.Post("/api/v1/pictures", Auth(token_), items);
+  ASSERT_TRUE(up);
+  ASSERT_EQ(up->status, 201) << up->body;
+  int64_t id = json::parse(up->body)["id"].get<int64_t>();
+  EXPECT_EQ(Count(c), 9);
+  auto again = c.Post("/api/v1/pictures", Auth(token_), items);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << "the same bytes again: already there";
+  EXPECT_EQ(Count(c), 9);
+  auto notimg = c.Post("/api/v1/pictures", Auth(token_),
+                       httplib::MultipartFormDataItems{{"image", "hello", "a.jpg", "image/jpeg"}});
+  ASSERT_TRUE(notimg);
+  EXPECT_EQ(notimg->status, 400);
+  auto found = c.Post("/api/v1/search", json{{"id", id}, {"k", 1}}.dump(), "application/json");
+  ASSERT_TRUE(found);
+  ASSERT_EQ(found->status, 200);
+  json hit = json::parse(found->body)["hits"][0];
+  EXPECT_EQ(hit["id"], id);
+  EXPECT_EQ(hit["path"].get<std::string>().find(".."), std::string::npos) << "stored by hash, not by its name";
+  // Delete it.
+  auto del = c.Delete(("/api/v1/pictures/" + std::to_string(id)).c_str(), Auth(token_));
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 200) << del->body;
+  EXPECT_EQ(Count(c), 8);
+  auto gone = c.Get(("/api/v1/pictures/" + std::to_string(id)).c_str());
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404);
+}
+
+TEST_F(ServerWrites, EveryAcknowledgedUploadSurvivesKillNine) {
+  std::vector<int64_t> acked;
+  {
+    ServerProcess s(data_, {"--allow-writes"}, token_);
+    ASSERT_GT(s.port(), 0);
+    std::atomic<bool> stop{false};
+    std::mutex mu;
+    std::thread uploader([&] {
+      httplib::Client c("127.0.0.1", s.port());
+      c.set_read_timeout(60, 0);
+      for (size_t i = 4; i < photos_.size() && !stop; ++i) {
+        for (double scale : {0.3, 0.5}) {
+          std::string f = dir_.file("u" + std::to_string(i) + "-" + std::to_string(int(scale * 10)) + ".jpg");
+          testing::WriteEditedCopy(photos_[i], f, scale);
+          auto r = c.Post("/api/v1/pictures", httplib::Headers{{"Authorization", "Bearer " + token_}},
+                          httplib::MultipartFormDataItems{{"image", testing::ReadFile(f), "u.jpg", "image/jpeg"}});
+          if (!r) return;  // the server is gone
+          if (r->status == 201) {
+            std::lock_guard<std::mutex> l(mu);
+            acked.push_back(json::parse(r->body)["id"].get<int64_t>());
+          }
+        }
+      }
+    });
+    // Crash the server once a few uploads were acknowledged, while more are under way.
+    for (int i = 0; i < 2000; ++i) {
+      {
+        std::lock_guard<std::mutex> l(mu);
+        if (acked.size() >= 4) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    s.Crash();
+    stop = true;
+    uploader.join();
+  }
+  ASSERT_GE(acked.size(), 4u);
+  ServerProcess again(data_);
+  ASSERT_GT(again.port(), 0);
+  httplib::Client c("127.0.0.1", again.port());
+  for (int64_t id : acked) {
+    auto r = c.Post("/api/v1/search", json{{"id", id}, {"k", 1}}.dump(), "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << "acknowledged upload " << id << " is gone: " << r->body;
+    EXPECT_EQ(json::parse(r->body)["hits"][0]["id"], id);
+  }
 }
 
 }  // namespace

@@ -11,11 +11,13 @@
 // could name server paths). Header lines of unlimited length cannot be refused in this version: put a reverse proxy
 // in front when the server faces an untrusted network.
 //
-// This slice serves reads (search, compare, status, models, pictures, thumbnails); writes (index jobs, uploads to
-// index, deletes) are not served yet.
+// Writes (index jobs over configured roots, uploads to index, deletes) are off unless `allow_writes`, and then need
+// `Authorization: Bearer <token>`. An index request names a configured root by its name, never a path; uploads are
+// stored by content hash under DATA/uploads before they are indexed, and acknowledged only once durable.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -32,6 +34,10 @@ struct ServerOptions {
   int max_embeds = 0;                 // image searches embedding at once; 0 = cores; more get 503 + Retry-After
   int thumbnail_size = 256;           // longer side of thumbnails, in pixels
   int max_k = 1000;                   // largest k a request may ask for
+  bool allow_writes = false;          // serve the write routes (they also need the token)
+  std::string token;                  // bearer token of the write routes; required with allow_writes
+  // Folders index jobs may be started on, by name (NAME -> folder). Requests name them; they never give paths.
+  std::map<std::string, std::string> roots;
 };
 
 class HttpServer {
