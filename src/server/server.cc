@@ -229,6 +229,27 @@ struct HttpServer::Impl {
     res.set_content(j.dump(), kJson);
   }
 
+  // Groups of near-duplicates (what `doppel duplicates` prints), for the duplicates view.
+  void Duplicates(const httplib::Request& req, httplib::Response& res) {
+    std::string model = req.get_param_value("model");
+    float threshold = 0.05f;
+    if (req.has_param("threshold")) {
+      try {
+        size_t used = 0;
+        std::string t = req.get_param_value("threshold");
+        threshold = std::stof(t, &used);
+        if (used != t.size() || !(threshold >= 0 && threshold <= 4)) throw std::out_of_range("threshold");
+      } catch (const std::exception&) {
+        return Fail(res, Status::InvalidArgument("threshold must be a number in 0..4"));
+      }
+    }
+    auto name = engine->ResolveModelName(model);
+    if (!name.ok()) return Fail(res, name.status());
+    auto groups = engine->Duplicates(*name, threshold);
+    if (!groups.ok()) return Fail(res, groups.status());
+    res.set_content(json{{"model", *name}, {"threshold", threshold}, {"groups", api::ToJson(*groups)}}.dump(), kJson);
+  }
+
   Result<int64_t> IdOf(const httplib::Request& req) {
     try {
       return std::stoll(req.matches[1].str());
@@ -438,7 +459,7 @@ struct HttpServer::Impl {
   // The route a request path belongs to, as a metric label (few values; never the raw path).
   static std::string RouteOf(const std::string& path) {
     for (const char* exact : {"/healthz", "/metrics", "/api/v1/openapi.json", "/api/v1/status", "/api/v1/models",
-                              "/api/v1/search", "/api/v1/compare", "/api/v1/jobs", "/api/v1/jobs/current",
+                              "/api/v1/search", "/api/v1/compare", "/api/v1/jobs", "/api/v1/jobs/current", "/api/v1/duplicates",
                               "/api/v1/pictures"})
       if (path == exact) return exact;
     for (const char* prefix : {"/api/v1/pictures/", "/api/v1/images/", "/api/v1/thumbnails/"})
@@ -530,6 +551,8 @@ struct HttpServer::Impl {
     Route("GET", R"(/api/v1/images/(\d{1,19}))", [this](const httplib::Request& q, httplib::Response& r) { Image(q, r); });
     Route("GET", R"(/api/v1/thumbnails/(\d{1,19}))",
           [this](const httplib::Request& q, httplib::Response& r) { Thumbnail(q, r); });
+    Route("GET", "/api/v1/duplicates",
+          [this](const httplib::Request& q, httplib::Response& r) { Duplicates(q, r); });
     Route("POST", "/api/v1/jobs", [this](const httplib::Request& q, httplib::Response& r) { StartJob(q, r); });
     Route("GET", "/api/v1/jobs/current", [this](const httplib::Request& q, httplib::Response& r) { JobStatus(q, r); });
     Route("DELETE", "/api/v1/jobs/current",

@@ -219,7 +219,8 @@ TEST_F(ServerTest, ReadRoutes) {
   ASSERT_TRUE(api);
   json doc = json::parse(api->body);
   EXPECT_EQ(doc["openapi"], "3.0.3");
-  for (const char* route : {"/api/v1/search", "/api/v1/compare", "/api/v1/images/{id}", "/api/v1/thumbnails/{id}"})
+  for (const char* route : {"/api/v1/search", "/api/v1/compare", "/api/v1/images/{id}", "/api/v1/thumbnails/{id}",
+                            "/api/v1/duplicates", "/api/v1/jobs", "/api/v1/pictures"})
     EXPECT_TRUE(doc["paths"].contains(route)) << route;
 
   auto pic = client_->Get(("/api/v1/pictures/" + std::to_string(ids_[2])).c_str());
@@ -242,6 +243,16 @@ TEST_F(ServerTest, ReadRoutes) {
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     EXPECT_LE(std::max(d->rgb.width, d->rgb.height), 256);
   }
+
+  auto dups = client_->Get("/api/v1/duplicates?threshold=0.5");
+  ASSERT_TRUE(dups);
+  ASSERT_EQ(dups->status, 200) << dups->body;
+  json dj = json::parse(dups->body);
+  EXPECT_EQ(dj["model"], "m");
+  EXPECT_TRUE(dj["groups"].is_array());
+  auto baddup = client_->Get("/api/v1/duplicates?threshold=lots");
+  ASSERT_TRUE(baddup);
+  EXPECT_EQ(baddup->status, 400);
 
   auto missing = client_->Get("/api/v1/images/12345");
   ASSERT_TRUE(missing);
