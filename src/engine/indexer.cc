@@ -124,17 +124,30 @@ class Indexer {
     if (names_.empty())
       return Status::FailedPrecondition("no models registered: add one with `doppel model add-builtin` or "
                                         "`doppel model add`");
+    // All registered models, unless the caller named some: a model removed between listing and loading is then
+    // simply not part of this run (a named one that is missing is an error).
+    const bool named = !opts_.models.empty();
+    std::vector<std::string> kept;
     for (const auto& n : names_) {
+      uint64_t gen = 0;
       {
         std::shared_lock<std::shared_mutex> l(impl_->models_mu);
         auto g = impl_->generation.find(n);
-        generations_.push_back(g == impl_->generation.end() ? 0 : g->second);
+        gen = g == impl_->generation.end() ? 0 : g->second;
       }
-      DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<const OnnxModel> m, engine_->LoadModel(n));
-      DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, impl_->store->GetCollection(n));
-      models_.push_back(m);
-      colls_.push_back(c);
+      auto m = engine_->LoadModel(n);
+      auto c = m.ok() ? impl_->store->GetCollection(n) : Result<std::shared_ptr<Collection>>(m.status());
+      if (!c.ok()) {
+        if (!named && c.status().code() == Status::Code::kNotFound) continue;
+        return c.status();
+      }
+      kept.push_back(n);
+      generations_.push_back(gen);
+      models_.push_back(*m);
+      colls_.push_back(*c);
     }
+    names_ = kept;
+    if (names_.empty()) return Status::FailedPrecondition("no models registered (all were removed meanwhile)");
     return LoadCatalogState();
   }
 
