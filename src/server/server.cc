@@ -94,6 +94,7 @@ struct HttpServer::Impl {
   // (options in the query string), or JSON. Unknown JSON fields are refused: a request cannot smuggle a server path.
   struct Parsed {
     api::QueryInput input;
+    SearchQuery query;  // built from `input` for a remote caller
     SearchOptions options;
     std::string model;
     std::string models;
@@ -152,6 +153,7 @@ struct HttpServer::Impl {
     if (fields.count("filter")) p->options.filter = fields["filter"];
     if (fields.count("model")) p->model = fields["model"];
     if (fields.count("models")) p->models = fields["models"];
+    DOPPEL_ASSIGN_OR_RETURN(p->query, api::BuildQuery(p->input, api::Caller::kRemote));
     return Status::OK();
   }
 
@@ -183,15 +185,13 @@ struct HttpServer::Impl {
     Parsed p;
     Status st = ParseQuery(req, &p);
     if (!st.ok()) return Fail(res, st);
-    auto q = api::BuildQuery(p.input, api::Caller::kRemote);
-    if (!q.ok()) return Fail(res, q.status());
     auto name = engine->ResolveModelName(p.model);
     if (!name.ok()) return Fail(res, name.status());
     auto entry = engine->GetModel(*name);
     if (!entry.ok()) return Fail(res, entry.status());
     if (!TakeEmbedSlot(p, res)) return;
     const auto t0 = Clock::now();
-    auto hits = engine->Search(*q, *name, p.options);
+    auto hits = engine->Search(p.query, *name, p.options);
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     if (!p.input.upload.empty()) {
       embeds->release();
@@ -207,8 +207,6 @@ struct HttpServer::Impl {
     Parsed p;
     Status st = ParseQuery(req, &p);
     if (!st.ok()) return Fail(res, st);
-    auto q = api::BuildQuery(p.input, api::Caller::kRemote);
-    if (!q.ok()) return Fail(res, q.status());
     std::vector<std::string> names;
     for (size_t a = 0; a <= p.models.size();) {
       size_t b = p.models.find(',', a);
@@ -220,7 +218,7 @@ struct HttpServer::Impl {
       for (const auto& m : engine->ListModels()) names.push_back(m.name);
     if (!TakeEmbedSlot(p, res)) return;
     const auto t0 = Clock::now();
-    auto c = engine->Compare(*q, names, p.options, true);
+    auto c = engine->Compare(p.query, names, p.options, true);
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     if (!p.input.upload.empty()) embeds->release();
     if (!c.ok()) return Fail(res, c.status());
