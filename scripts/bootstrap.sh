@@ -11,6 +11,9 @@
 #      sources list and private state folders (Debian 13 is never added to this machine's sources).
 # 3. The Keras models of the npm package nsfwjs (scripts/fetch-nsfwjs.sh), from which doppel builds its pretrained
 #    built-in models, into third_party/nsfwjs (git-ignored).
+# 4. The browser test's Node package (playwright-core, pinned by tests/web/package-lock.json; `npm ci
+#    --ignore-scripts`: nothing is downloaded but the package) into tests/web/node_modules (git-ignored). The browser
+#    itself is Debian's chromium (step 1).
 set -euo pipefail
 
 ORT_NPM_VERSION=1.30.0
@@ -37,15 +40,15 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libhdf5-dev
   opencv-doc
+  chromium fonts-dejavu-core
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-# npm (and Node.js) fetch ONNX Runtime and the nsfwjs models; a machine with Node.js from elsewhere may have them.
-if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
-  if [ ! -f "$ort/lib/libonnxruntime.so.1" ] || [ ! -f "$tp/nsfwjs/VERSION" ]; then missing+=(npm); fi
-fi
+# npm (and Node.js) fetch ONNX Runtime and the nsfwjs models and run the browser test; a machine with Node.js from
+# elsewhere may have them.
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then missing+=(npm); fi
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   apt-get update -q
@@ -107,4 +110,17 @@ else
 fi
 # --- 3. The built-in pretrained models' weights (npm package nsfwjs, MIT) ---------------------------------------
 bash "$root/scripts/fetch-nsfwjs.sh" "$tp/nsfwjs"
+
+# --- 4. The browser test's Node package ------------------------------------------------------------------------
+web=$root/tests/web
+want=$(node -e 'console.log(require(process.argv[1]).packages["node_modules/playwright-core"].version)' \
+  "$web/package-lock.json")
+have=$(node -e 'try { console.log(require(process.argv[1]).version) } catch (e) {}' \
+  "$web/node_modules/playwright-core/package.json")
+if [ "$have" != "$want" ]; then
+  log "installing playwright-core@$want for the browser test (npm ci --ignore-scripts)"
+  (cd "$web" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+else
+  log "playwright-core $want: present"
+fi
 log "done"

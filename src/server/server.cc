@@ -19,6 +19,7 @@
 #include "doppel/util/hash.h"
 #include "server/metrics.h"
 #include "server/openapi.h"
+#include "server/web_assets.h"
 
 namespace doppel {
 
@@ -29,6 +30,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr char kJson[] = "application/json";
+constexpr int64_t kMaxOffset = 10000;  // paging goes this deep (a search asks for offset + k hits)
 
 // An error the HTTP layer decides itself (not a Status from the core).
 void HttpError(httplib::Response& res, int http, const char* code, const std::string& message) {
@@ -98,6 +100,7 @@ struct HttpServer::Impl {
     SearchOptions options;
     std::string model;
     std::string models;
+    int offset = 0;  // hits to skip (paging): the search asks for offset + k and answers the last k
   };
   Status ParseQuery(const httplib::Request& req, Parsed* p) {
     std::map<std::string, std::string> fields;
@@ -108,7 +111,8 @@ struct HttpServer::Impl {
         if (name == "image") {
           p->input.upload = part.content;
           p->input.upload_name = UploadLabel(part.filename);
-        } else if (name == "k" || name == "model" || name == "models" || name == "filter" || name == "id") {
+        } else if (name == "k" || name == "offset" || name == "model" || name == "models" || name == "filter" ||
+                   name == "id") {
           fields[name] = part.content;
         } else {
           return Status::InvalidArgument("unknown form field '" + name.substr(0, 64) + "'");
@@ -118,8 +122,9 @@ struct HttpServer::Impl {
       json j = json::parse(req.body, nullptr, false);
       if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("the body is not a JSON object");
       for (const auto& [k, v] : j.items()) {
-        if (k != "k" && k != "model" && k != "models" && k != "filter" && k != "id")
-          return Status::InvalidArgument("unknown field '" + k.substr(0, 64) + "' (fields: id, k, model, models, filter)");
+        if (k != "k" && k != "offset" && k != "model" && k != "models" && k != "filter" && k != "id")
+          return Status::InvalidArgument("unknown field '" + k.substr(0, 64) +
+                                         "' (fields: id, k, offset, model, models, filter)");
         if (v.is_string()) fields[k] = v.get<std::string>();
         else if (v.is_number_integer()) fields[k] = std::to_string(v.get<int64_t>());
         else return Status::InvalidArgument("field '" + k + "' must be a string or an integer");
@@ -145,10 +150,12 @@ struct HttpServer::Impl {
       }
       return Status::OK();
     };
-    int64_t k = 10, id = 0;
+    int64_t k = 10, id = 0, offset = 0;
     DOPPEL_RETURN_IF_ERROR(int_field("k", 1, options.max_k, &k));
+    DOPPEL_RETURN_IF_ERROR(int_field("offset", 0, kMaxOffset, &offset));
     DOPPEL_RETURN_IF_ERROR(int_field("id", 1, INT64_MAX, &id));
     p->options.k = static_cast<int>(k);
+    p->offset = static_cast<int>(offset);
     p->input.id = id;
     if (fields.count("filter")) p->options.filter = fields["filter"];
     if (fields.count("model")) p->model = fields["model"];
@@ -191,15 +198,20 @@ struct HttpServer::Impl {
     if (!entry.ok()) return Fail(res, entry.status());
     if (!TakeEmbedSlot(p, res)) return;
     const auto t0 = Clock::now();
-    auto hits = engine->Search(p.query, *name, p.options);
+    SearchOptions wide = p.options;
+    wide.k = p.options.k + p.offset;
+    auto hits = engine->Search(p.query, *name, wide);
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     if (!p.input.upload.empty()) {
       embeds->release();
       if (hits.ok()) metrics.Embed(*name, secs);
     }
     if (!hits.ok()) return Fail(res, hits.status());
-    json j{{"model", *name}, {"fingerprint", entry->fingerprint}, {"took_ms", secs * 1000}, {"hits", json::array()}};
-    for (const auto& h : *hits) j["hits"].push_back(HitJson(h, entry->metric));
+    json j{{"model", *name}, {"fingerprint", entry->fingerprint}, {"took_ms", secs * 1000},
+           {"offset", p.offset}, {"k", p.options.k}, {"hits", json::array()}};
+    for (size_t i = static_cast<size_t>(p.offset); i < hits->size(); ++i) j["hits"].push_back(HitJson((*hits)[i], entry->metric));
+    // More may follow when the search filled every place it asked for.
+    j["more"] = static_cast<int64_t>(hits->size()) == int64_t(wide.k) && int64_t(wide.k) < kMaxOffset + options.max_k;
     res.set_content(j.dump(), kJson);
   }
 
@@ -224,6 +236,14 @@ struct HttpServer::Impl {
     if (!c.ok()) return Fail(res, c.status());
     json j = api::ToJson(*c);
     j["took_ms"] = secs * 1000;
+    // Each model's hits as the search route gives them (score, size, thumbnail and image links).
+    for (size_t m = 0; m < c->models.size(); ++m) {
+      auto entry = engine->GetModel(c->models[m]);
+      const std::string metric = entry.ok() ? entry->metric : "L2";
+      json hits = json::array();
+      for (const auto& h : c->hits[m]) hits.push_back(HitJson(h, metric));
+      j["hits"][m] = hits;
+    }
     res.set_content(j.dump(), kJson);
   }
 
@@ -319,6 +339,25 @@ struct HttpServer::Impl {
     res.set_content(std::move(jpg).value(), "image/jpeg");
   }
 
+  // The web page: files compiled into the binary (web/), revalidated by ETag. The page may load only its own
+  // scripts and styles, and images from this server (and the query the user picked, a blob: URL).
+  void Page(const httplib::Request& req, httplib::Response& res) {
+    const std::string name = req.matches.size() > 1 ? "/" + req.matches[1].str() : "/index.html";
+    const WebAsset* a = FindWebAsset(name);
+    if (!a) return HttpError(res, 404, "not_found", "no such page");
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("ETag", std::string(a->etag));
+    if (name == "/index.html")
+      res.set_header("Content-Security-Policy",
+                     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+                     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    if (req.get_header_value("If-None-Match") == a->etag) {
+      res.status = 304;
+      return;
+    }
+    res.set_content(std::string(a->body), std::string(a->mime).c_str());
+  }
+
   // ---------------------------------------------------------------- writes
 
   // The write routes' gate: writes enabled, and the right bearer token (compared in constant time).
@@ -337,6 +376,12 @@ struct HttpServer::Impl {
       return false;
     }
     return true;
+  }
+
+  // 409 while an index job runs (the engine's own message names the data directory, a server path).
+  void JobConflict(httplib::Response& res) {
+    res.set_header("Retry-After", "5");
+    HttpError(res, 409, "failed_precondition", "an index job is running; retry when it has finished");
   }
 
   static json JobJson(const IndexProgress& p, bool running) {
@@ -362,6 +407,7 @@ struct HttpServer::Impl {
     IndexOptions io;
     io.prune = j.value("prune", false);
     auto job = engine->StartIndex({root->second}, io);
+    if (!job.ok() && job.status().code() == Status::Code::kFailedPrecondition) return JobConflict(res);
     if (!job.ok()) return Fail(res, job.status());
     res.status = 202;
     res.set_content(json{{"job", JobJson((*job)->Progress(), true)}}.dump(), kJson);
@@ -386,6 +432,7 @@ struct HttpServer::Impl {
   void UploadPicture(const httplib::Request& req, httplib::Response& res) {
     if (!Authorized(req, res)) return;
     if (!req.has_file("image")) return Fail(res, Status::InvalidArgument("send multipart/form-data with field 'image'"));
+    if (engine->RunningIndexJob()) return JobConflict(res);  // checked again by the engine
     const std::string bytes = req.get_file_value("image").content;
     FormatGuess g = RecogniseImageFormat(std::string_view(bytes).substr(0, kSniffBytes));
     if (!g.decodable)
@@ -405,6 +452,7 @@ struct HttpServer::Impl {
       if (!st.ok()) return Fail(res, st);
     }
     auto sum = engine->Index({file.string()}, IndexOptions());
+    if (!sum.ok() && sum.status().code() == Status::Code::kFailedPrecondition) return JobConflict(res);
     if (!sum.ok()) return Fail(res, sum.status());
     if (sum->counts.failed > 0)
       return Fail(res, Status::InvalidArgument("the upload could not be indexed: " + sum->failures[0].second));
@@ -456,6 +504,7 @@ struct HttpServer::Impl {
 
   // The route a request path belongs to, as a metric label (few values; never the raw path).
   static std::string RouteOf(const std::string& path) {
+    if (path == "/" || path == "/app.js" || path == "/app.css" || path == "/favicon.svg") return "page";
     for (const char* exact : {"/healthz", "/metrics", "/api/v1/openapi.json", "/api/v1/status", "/api/v1/models",
                               "/api/v1/search", "/api/v1/compare", "/api/v1/jobs", "/api/v1/jobs/current", "/api/v1/duplicates",
                               "/api/v1/pictures"})
@@ -514,6 +563,12 @@ struct HttpServer::Impl {
       else HttpError(res, res.status, res.status < 500 ? "invalid_argument" : "internal", "bad request");
     });
 
+    svr.set_default_headers({{"X-Content-Type-Options", "nosniff"},
+                             {"Referrer-Policy", "no-referrer"},
+                             {"X-Frame-Options", "DENY"}});
+    Route("GET", "/", [this](const httplib::Request& q, httplib::Response& r) { Page(q, r); });
+    Route("GET", R"(/(app\.js|app\.css|favicon\.svg))",
+          [this](const httplib::Request& q, httplib::Response& r) { Page(q, r); });
     Route("GET", "/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(json{{"status", "ok"}}.dump(), kJson);
     });
@@ -530,6 +585,10 @@ struct HttpServer::Impl {
       if (!st.ok()) return Fail(res, st.status());
       json j = api::ToJson(*st);
       j.erase("data_dir");  // a server path
+      json roots = json::array();
+      for (const auto& [n, d] : options.roots) roots.push_back(n);  // names only, never the folders
+      j["server"] = {{"writes", options.allow_writes}, {"roots", roots}, {"max_body_bytes", options.max_body_bytes},
+                     {"max_k", options.max_k}, {"max_offset", kMaxOffset}, {"thumbnail_size", options.thumbnail_size}};
       res.set_content(j.dump(), kJson);
     });
     Route("GET", "/api/v1/models", [this](const httplib::Request&, httplib::Response& res) {

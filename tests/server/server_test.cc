@@ -269,6 +269,78 @@ TEST_F(ServerTest, ReadRoutes) {
   EXPECT_NE(metrics->body.find("doppel_index_jobs_running 0"), std::string::npos);
 }
 
+TEST_F(ServerTest, TheWebPageComesFromTheBinary) {
+  auto page = client_->Get("/");
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page->body.find("<script src=\"/app.js\""), std::string::npos);
+  const std::string csp = page->get_header_value("Content-Security-Policy");
+  EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("default-src 'none'"), std::string::npos) << csp;
+  EXPECT_EQ(page->get_header_value("X-Content-Type-Options"), "nosniff");
+  for (const auto& [path, type] : std::vector<std::pair<std::string, std::string>>{
+           {"/app.js", "text/javascript; charset=utf-8"}, {"/app.css", "text/css; charset=utf-8"},
+           {"/favicon.svg", "image/svg+xml"}}) {
+    auto a = client_->Get(path.c_str());
+    ASSERT_TRUE(a);
+    ASSERT_EQ(a->status, 200) << path;
+    EXPECT_EQ(a->get_header_value("Content-Type"), type);
+    EXPECT_EQ(a->body, testing::ReadFile(std::string(DOPPEL_SOURCE_DIR) + "/web" + path)) << "the file as in web/";
+    // Revalidation: the same ETag gets 304 without a body.
+    const std::string etag = a->get_header_value("ETag");
+    ASSERT_FALSE(etag.empty());
+    auto again = client_->Get(path.c_str(), httplib::Headers{{"If-None-Match", etag}});
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 304);
+    EXPECT_TRUE(again->body.empty());
+  }
+  // Only the compiled-in files: no other name, no path into the tree or the machine.
+  for (const char* path : {"/index.html.bak", "/web/app.js", "/../web/app.js", "/%2e%2e/etc/passwd", "/app.js/x",
+                           "/CMakeLists.txt"}) {
+    auto r = client_->Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 404) << path;
+    EXPECT_EQ(ErrorCodeOf(r->body), "not_found") << path;
+  }
+  ExpectHealthy();
+}
+
+TEST_F(ServerTest, PagingAndWhatThePageNeedsToKnow) {
+  auto hits = [&](int k, int offset) {
+    auto r = client_->Post("/api/v1/search", json{{"id", ids_[1]}, {"k", k}, {"offset", offset}}.dump(),
+                           "application/json");
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    return json::parse(r->body);
+  };
+  json all = hits(6, 0), first = hits(3, 0), second = hits(3, 3), last = hits(3, 6);
+  ASSERT_EQ(all["hits"].size(), 6u);
+  ASSERT_EQ(first["hits"].size(), 3u);
+  ASSERT_EQ(second["hits"].size(), 3u);
+  for (int i = 0; i < 6; ++i) {
+    const json& h = i < 3 ? first["hits"][i] : second["hits"][i - 3];
+    EXPECT_EQ(h["id"], all["hits"][i]["id"]) << "page 2 continues page 1 at " << i;
+    EXPECT_EQ(h["rank"], i + 1);
+  }
+  EXPECT_EQ(second["offset"], 3);
+  EXPECT_TRUE(first["more"]);
+  EXPECT_EQ(last["hits"].size(), photos_.size() - 6) << "the last page holds what is left";
+  EXPECT_FALSE(last["more"]);
+  auto deep = client_->Post("/api/v1/search", json{{"id", ids_[1]}, {"offset", 10001}}.dump(), "application/json");
+  ASSERT_TRUE(deep);
+  EXPECT_EQ(deep->status, 400);
+  EXPECT_NE(json::parse(deep->body)["error"]["message"].get<std::string>().find("offset"), std::string::npos);
+
+  auto st = client_->Get("/api/v1/status");
+  ASSERT_TRUE(st);
+  json server = json::parse(st->body)["server"];
+  EXPECT_EQ(server["writes"], false);
+  EXPECT_EQ(server["roots"], json::array());
+  EXPECT_EQ(server["max_body_bytes"], 32 << 20);
+  EXPECT_EQ(server["max_k"], 1000);
+}
+
 TEST_F(ServerTest, SearchByUploadRawBodyAndIdAndCompare) {
   auto r = Upload(testing::ReadFile(photos_[4]), "holiday.jpg", "?k=3");
   ASSERT_TRUE(r);
@@ -312,6 +384,8 @@ TEST_F(ServerTest, SearchByUploadRawBodyAndIdAndCompare) {
   EXPECT_EQ(c["models"], json::array({"m", "n"}));
   EXPECT_EQ(c["hits"][0][0]["path"], photos_[5]);
   EXPECT_EQ(c["hits"][1][0]["path"], photos_[5]);
+  EXPECT_EQ(c["hits"][1][0]["thumbnail"], "/api/v1/thumbnails/" + std::to_string(ids_[5])) << "hits as search gives them";
+  EXPECT_NEAR(c["hits"][1][0]["score"].get<double>(), 1.0, 1e-5);
   EXPECT_GE(c["overlap"].get<double>(), 1.0 / 3) << "both find the query picture itself";
   EXPECT_LE(c["overlap"].get<double>(), 1.0);
   EXPECT_EQ(c["fused"][0]["path"], photos_[5]) << "rank fusion puts the picture both rank first first";
@@ -564,6 +638,45 @@ TEST_F(ServerWrites, TokenJobsUploadsAndDeletes) {
   auto gone = c.Get(("/api/v1/pictures/" + std::to_string(id)).c_str());
   ASSERT_TRUE(gone);
   EXPECT_EQ(gone->status, 404);
+}
+
+TEST_F(ServerWrites, WhileAnIndexJobRunsUploadsAndJobsGet409) {
+  const std::string big = dir_.file("big");
+  fs::create_directories(big);
+  for (int i = 0; i < 400; ++i)
+    testing::WriteImage(testing::Noise(64, 64, 1000 + i), big + "/n" + std::to_string(i) + ".png");
+  ServerProcess s(data_, {"--allow-writes", "--root", "big=" + big}, token_);
+  ASSERT_GT(s.port(), 0);
+  httplib::Client c("127.0.0.1", s.port());
+  c.set_read_timeout(60, 0);
+  const std::string job = json{{"root", "big"}}.dump();
+  httplib::MultipartFormDataItems items = {{"image", testing::ReadFile(more_[0]), "x.jpg", "image/jpeg"}};
+  auto started = c.Post("/api/v1/jobs", Auth(token_), job, "application/json");
+  ASSERT_TRUE(started);
+  ASSERT_EQ(started->status, 202) << started->body;
+  auto second = c.Post("/api/v1/jobs", Auth(token_), job, "application/json");
+  auto upload = c.Post("/api/v1/pictures", Auth(token_), items);
+  auto current = c.Get("/api/v1/jobs/current");
+  ASSERT_TRUE(second && upload && current);
+  ASSERT_FALSE(json::parse(current->body)["job"].is_null()) << "the job ended before the checks: a bigger folder";
+  for (const auto* r : {&second, &upload}) {
+    EXPECT_EQ((*r)->status, 409) << (*r)->body;
+    EXPECT_EQ(ErrorCodeOf((*r)->body), "failed_precondition");
+    EXPECT_EQ((*r)->body.find(data_), std::string::npos) << "no server path in the message: " << (*r)->body;
+    EXPECT_FALSE((*r)->get_header_value("Retry-After").empty());
+  }
+  auto cancel = c.Delete("/api/v1/jobs/current", Auth(token_));
+  ASSERT_TRUE(cancel);
+  EXPECT_EQ(cancel->status, 202);
+  for (int i = 0; i < 600; ++i) {
+    auto cur = c.Get("/api/v1/jobs/current");
+    ASSERT_TRUE(cur);
+    if (json::parse(cur->body)["job"].is_null()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto after = c.Post("/api/v1/pictures", Auth(token_), items);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 201) << "once the job is over, the upload goes in: " << after->body;
 }
 
 TEST_F(ServerWrites, EveryAcknowledgedUploadSurvivesKillNine) {
