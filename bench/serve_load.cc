@@ -19,46 +19,12 @@
 #include "doppel/engine/engine.h"
 #include "doppel/server/server.h"
 #include "photos.h"
+#include "load.h"
 #include "report.h"
 
 namespace doppel::bench {
 namespace {
 namespace fs = std::filesystem;
-
-struct Load {
-  double qps = 0, p50 = 0, p99 = 0;
-  int64_t errors = 0, busy = 0;
-};
-
-// `clients` threads issuing `request(client, i)` back to back for `seconds`; latencies of the 200s.
-Load Run(int clients, double seconds, const std::function<int(int, int)>& request) {
-  std::vector<double> all;
-  std::mutex mu;
-  std::atomic<int64_t> errors{0}, busy{0};
-  Stopwatch sw;
-  std::vector<std::thread> ts;
-  for (int c = 0; c < clients; ++c)
-    ts.emplace_back([&, c] {
-      std::vector<double> mine;
-      for (int i = 0; sw.Seconds() < seconds; ++i) {
-        Stopwatch one;
-        int status = request(c, i);
-        if (status == 200) mine.push_back(one.Seconds() * 1000);
-        else if (status == 503) ++busy;
-        else ++errors;
-      }
-      std::lock_guard<std::mutex> l(mu);
-      all.insert(all.end(), mine.begin(), mine.end());
-    });
-  for (auto& t : ts) t.join();
-  Load r;
-  r.qps = all.size() / sw.Seconds();
-  r.p50 = Quantile(all, 0.5);
-  r.p99 = Quantile(all, 0.99);
-  r.errors = errors;
-  r.busy = busy;
-  return r;
-}
 
 int Main(int argc, char** argv) {
   int images = 1000;
@@ -128,13 +94,13 @@ int Main(int argc, char** argv) {
         cs.push_back(std::make_unique<httplib::Client>("127.0.0.1", port));
         cs.back()->set_read_timeout(60, 0);
       }
-      Load http = Run(clients, seconds, [&](int c, int i) {
+      Load http = RunLoad(clients, seconds, [&](int c, int i) {
         std::string body = by_upload ? uploads[(c * 31 + i) % uploads.size()]
                                      : "{\"id\": " + std::to_string(ids[(c * 131 + i) % ids.size()]) + "}";
         httplib::Result r = cs[c]->Post("/api/v1/search", body, by_upload ? "image/jpeg" : "application/json");
         return r ? r->status : -1;
       });
-      Load direct = Run(clients, seconds, [&](int c, int i) {
+      Load direct = RunLoad(clients, seconds, [&](int c, int i) {
         SearchQuery q;
         if (by_upload) {
           q.upload = uploads[(c * 31 + i) % uploads.size()];
