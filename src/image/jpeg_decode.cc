@@ -7,6 +7,7 @@
 // object, whatever state it was left in).
 #include "jpeg_decode.h"
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdint>
 #include <cstdio>  // jpeglib.h needs FILE and size_t declared first
@@ -203,7 +204,22 @@ Result<DecodedImage> DecodeJpegWithLibjpeg(std::string_view bytes, const std::st
     }
   }
 
-  const int w = int(cinfo.image_width), h = int(cinfo.image_height);
+  // Shrink-on-load: Pillow's draft rule (see DecodeOptions), then libjpeg's DCT scaling by 1/s.
+  int s = 1;
+  if (options.draft_width > 0 && options.draft_height > 0) {
+    const int64_t fit = std::min(int64_t(cinfo.image_width) / options.draft_width,
+                                 int64_t(cinfo.image_height) / options.draft_height);
+    for (int c : {8, 4, 2, 1})
+      if (fit >= c) {
+        s = c;
+        break;
+      }
+  }
+  cinfo.scale_num = 1;
+  cinfo.scale_denom = unsigned(s);
+  result.draft_scale = s;
+  const int w = int((cinfo.image_width + unsigned(s) - 1) / unsigned(s));
+  const int h = int((cinfo.image_height + unsigned(s) - 1) / unsigned(s));
   const bool swap = orientation >= 5;
   result.rgb = ImageU8(swap ? h : w, swap ? w : h, 3);
   Sink sink;
@@ -219,7 +235,7 @@ Result<DecodedImage> DecodeJpegWithLibjpeg(std::string_view bytes, const std::st
     sink.orientation = orientation;
     sink.out = &result.rgb;
   }
-  if (!ReadPixels(&d, &sink, cinfo.image_width, cinfo.image_height)) return failure(d, "cannot decode JPEG");
+  if (!ReadPixels(&d, &sink, JDIMENSION(w), JDIMENSION(h))) return failure(d, "cannot decode JPEG");
   return result;
 }
 

@@ -81,8 +81,8 @@ ImageU8 ReadPnm(const std::string& data) {
   return img;
 }
 
-ImageU8 Djpeg(const std::string& path) {
-  std::string cmd = "djpeg -pnm '" + path + "'";
+ImageU8 Djpeg(const std::string& path, const std::string& options = "") {
+  std::string cmd = "djpeg " + options + " -pnm '" + path + "'";
   FILE* p = popen(cmd.c_str(), "r");
   EXPECT_NE(p, nullptr);
   std::string out;
@@ -622,6 +622,51 @@ TEST(ImageDecodeJpegFastPath, CameraSizePhotoEqualsDjpeg) {
   ImageU8 ref = Djpeg(path);
   ASSERT_EQ(ref.width, 3000);
   EXPECT_TRUE(d.rgb.pixels == ref.pixels) << "differs from djpeg -pnm";
+}
+
+TEST(ImageDecodeJpegFastPath, ShrinkOnLoadFollowsPillowsDraftRuleAndEqualsDjpegScale) {
+  // 3000x2000: the draft size picks the DCT scale (Pillow's rule: the largest of 8/4/2/1 not above
+  // min(W / dw, H / dh)), and the pixels are libjpeg's scaled decode, exactly as `djpeg -scale 1/s` gives them.
+  testing::TempDir dir;
+  const std::string path = dir.file("camera.jpg");
+  VImg img = MakeU8(3000, 2000, 3, Pattern(3000, 2000, 3));
+  ASSERT_EQ(vips_jpegsave(img.get(), path.c_str(), "Q", 90, nullptr), 0) << vips_error_buffer();
+  struct Case {
+    int dw, dh, scale, w, h;
+  };
+  for (const Case& c : {Case{256, 256, 4, 750, 500}, Case{200, 200, 8, 375, 250}, Case{224, 224, 8, 375, 250},
+                        Case{1000, 600, 2, 1500, 1000}, Case{1600, 900, 1, 3000, 2000}, Case{0, 0, 1, 3000, 2000}}) {
+    DecodeOptions o;
+    o.draft_width = c.dw;
+    o.draft_height = c.dh;
+    DecodedImage d = MustDecode(path, o);
+    EXPECT_EQ(d.draft_scale, c.scale) << c.dw << "x" << c.dh;
+    ASSERT_EQ(d.rgb.width, c.w) << c.dw << "x" << c.dh;
+    ASSERT_EQ(d.rgb.height, c.h) << c.dw << "x" << c.dh;
+    EXPECT_EQ(d.source_width, 3000);
+    EXPECT_GE(d.rgb.width, c.dw);
+    EXPECT_GE(d.rgb.height, c.dh);
+    ImageU8 ref = Djpeg(path, c.scale > 1 ? "-scale 1/" + std::to_string(c.scale) : "");
+    ASSERT_EQ(ref.width, c.w);
+    EXPECT_TRUE(d.rgb.pixels == ref.pixels) << "1/" << c.scale << " differs from djpeg";
+  }
+  // With an EXIF rotation the draft applies to the stored size, then the picture is turned.
+  VImg turned = MakeU8(1203, 803, 3, Pattern(1203, 803, 3));
+  vips_image_set_int(turned.get(), VIPS_META_ORIENTATION, 6);
+  const std::string rotated = dir.file("rotated.jpg");
+  ASSERT_EQ(vips_jpegsave(turned.get(), rotated.c_str(), "Q", 90, nullptr), 0) << vips_error_buffer();
+  DecodeOptions o;
+  o.draft_width = o.draft_height = 256;
+  DecodedImage r = MustDecode(rotated, o);
+  EXPECT_EQ(r.draft_scale, 2);
+  EXPECT_EQ(r.rgb.width, 402);  // ceil(803 / 2), turned
+  EXPECT_EQ(r.rgb.height, 602);
+  // Other formats decode at full size.
+  const std::string png = dir.file("big.png");
+  ASSERT_EQ(vips_pngsave(img.get(), png.c_str(), "compression", 1, nullptr), 0) << vips_error_buffer();
+  DecodedImage p = MustDecode(png, o);
+  EXPECT_EQ(p.draft_scale, 1);
+  EXPECT_EQ(p.rgb.width, 3000);
 }
 
 TEST(ImageDecodeJpegFastPath, OrientationsMoveEveryPixelExactly) {

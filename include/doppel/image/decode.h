@@ -42,6 +42,13 @@ struct DecodeOptions {
   int64_t max_pixels = 178956970;               // Pillow's decompression-bomb error threshold (2 x 89,478,485)
   AlphaMode alpha = AlphaMode::kCompositeWhite;
   bool apply_exif_orientation = true;           // Pillow/Keras ignore EXIF orientation; doppel applies it
+  // Shrink-on-load ("draft"): when both are > 0, a JPEG is decoded at 1/s of its stored size by libjpeg's DCT
+  // scaling, with s the largest of 8, 4, 2, 1 not above min(W / draft_width, H / draft_height) (integer division;
+  // W x H as stored, before EXIF orientation): Pillow's Image.draft rule, so the result, ceil(W/s) x ceil(H/s), is
+  // never smaller than the draft size. Far less work for a thumbnail of a camera photo. Other formats decode at
+  // full size.
+  int draft_width = 0;
+  int draft_height = 0;
 };
 
 struct DecodedImage {
@@ -50,6 +57,7 @@ struct DecodedImage {
   int source_width = 0;    // as stored in the file, before orientation
   int source_height = 0;
   std::string decoder;     // what decoded the pixels: "libjpeg-turbo" (the JPEG fast path) or "libvips"
+  int draft_scale = 1;     // s when shrink-on-load decoded 1/s of the stored size (DecodeOptions::draft_width)
 };
 
 // Errors name `path` (or `name` for buffers): InvalidArgument for empty, truncated, corrupt or non-image data,
