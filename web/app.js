@@ -17,6 +17,7 @@ const state = {
   uploadUrl: null,   // its object URL (the preview)
   page: 0,
   seq: 0,            // numbers the searches: an answer to an older one is dropped
+  dupsSeq: 0,        // the same for the duplicates view
   job: null,         // the running index job, or null
   jobTimer: 0,
   routed: null,      // the address route() last handled
@@ -261,6 +262,7 @@ async function runSearch() {
     if (seq !== state.seq) return;
     const what = query.kind === 'upload' ? 'Cannot search with ' + query.name : 'Cannot search';
     showError(box, describe(e, what));
+    $('add-upload').hidden = true;  // nothing to add: the server could not use it
     $('summary').textContent = '';
     $('results').replaceChildren();
     $('agreement').hidden = true;
@@ -371,6 +373,7 @@ function turnPage(delta) {
 // ------------------------------------------------------------------------------------------------ duplicates
 
 async function findDuplicates() {
+  const seq = ++state.dupsSeq;  // an answer to an older request is dropped
   const box = $('dups-error');
   hideError(box);
   const model = $('dups-model').value;
@@ -380,12 +383,14 @@ async function findDuplicates() {
   try {
     const r = await api('/api/v1/duplicates?model=' + encodeURIComponent(model) + '&threshold=' +
                         encodeURIComponent(threshold));
+    if (seq !== state.dupsSeq) return;
     const shown = r.groups.slice(0, 200);
     const pictures = r.groups.reduce((n, g) => n + g.length, 0);
+    const limit = Number(Number(r.threshold).toPrecision(4));  // sent as a float32: 0.02 comes back 0.0199999...
     $('dups-summary').textContent = r.groups.length
-      ? r.groups.length + ' groups, ' + pictures + ' pictures, at distance ≤ ' + r.threshold + ' with ' + r.model +
+      ? r.groups.length + ' groups, ' + pictures + ' pictures, at distance ≤ ' + limit + ' with ' + r.model +
         (shown.length < r.groups.length ? ' (the first ' + shown.length + ' shown)' : '')
-      : 'No duplicates at distance ≤ ' + r.threshold + ' with ' + r.model + '.';
+      : 'No duplicates at distance ≤ ' + limit + ' with ' + r.model + '.';
     $('dups').replaceChildren(...shown.map((members, i) => el('section', { class: 'group' },
       el('h3', { text: 'Group ' + (i + 1) + ' · ' + members.length + ' pictures' }),
       el('div', { class: 'grid' }, ...members.map((h, j) => card({
@@ -393,10 +398,11 @@ async function findDuplicates() {
         width: (h.fields || {}).width, height: (h.fields || {}).height,
       }, (article, meta) => { if (j === 0) meta.prepend(el('strong', { text: 'reference' })); }))))));
   } catch (e) {
+    if (seq !== state.dupsSeq) return;
     showError(box, describe(e, 'Cannot find duplicates'));
     $('dups-summary').textContent = '';
   } finally {
-    $('dups').removeAttribute('aria-busy');
+    if (seq === state.dupsSeq) $('dups').removeAttribute('aria-busy');
   }
 }
 

@@ -138,7 +138,9 @@ async function thumbnailsLoaded(page) {
     }
     window.scrollTo(0, 0);
   });
-  await page.waitForFunction(() => [...document.querySelectorAll('.hit img')].every((i) => i.complete),
+  await page.waitForFunction(() => !document.getElementById('results').hasAttribute('aria-busy') &&
+                                   document.querySelectorAll('.hit img').length > 0 &&
+                                   [...document.querySelectorAll('.hit img')].every((i) => i.complete),
                              null, { timeout: 20000 });
   const r = await results(page);
   assert.ok(r.length > 0, 'no results shown');
@@ -241,6 +243,7 @@ try {
   await page.setInputFiles('#file', { name: 'fake.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('not a jpeg') });
   await page.waitForFunction(() => /fake\.jpg/.test(document.getElementById('error').textContent));
   assert.match(await errorText(page), /^Cannot search with fake\.jpg: .*(not an image|image)/i);
+  assert.ok(await page.isHidden('#add-upload'), 'nothing to add after a refused upload');
 
   step = 'a too-large file is refused before upload, naming the limit';
   await page.setInputFiles('#file', { name: 'huge.jpg', mimeType: 'image/jpeg', buffer: Buffer.alloc(3 << 20, 1) });
@@ -293,13 +296,15 @@ try {
   step = 'duplicates view: Blender_Suzanne1 and 2 form a group';
   await page.click('#tab-dups');
   await page.fill('#dups-threshold', '0.02');
+  // (the summary names the threshold as typed, not as the float the server holds)
   await page.click('#dups-form button[type=submit]');
-  await page.waitForFunction(() => /groups|No duplicates/.test(document.getElementById('dups-summary').textContent) &&
+  await page.waitForFunction(() => /(groups|No duplicates).* 0\.02 with/.test(document.getElementById('dups-summary').textContent) &&
                                    !document.getElementById('dups').hasAttribute('aria-busy'));
   const groups = await page.$$eval('.group', (gs) => gs.map((g) =>
       [...g.querySelectorAll('.path')].map((p) => p.title.slice(p.title.lastIndexOf('/') + 1))));
   assert.ok(groups.some((g) => g.includes('Blender_Suzanne1.jpg') && g.includes('Blender_Suzanne2.jpg')),
             'groups: ' + JSON.stringify(groups));
+  assert.match(await page.textContent('#dups-summary'), /at distance ≤ 0\.02 with mobilenet_v2/);
   await page.waitForFunction(() => [...document.querySelectorAll('.group img')].every((i) => i.complete));
   await shot(page, '5-duplicates');
   await page.click('.group .hit button.thumb');
@@ -323,6 +328,13 @@ try {
   console.log('browser test: all steps passed; screenshots in ' + artifacts);
 } catch (e) {
   console.error('browser test FAILED at step: ' + step);
+  for (const p of browser.contexts().flatMap((c) => c.pages())) {  // what the page showed, for the log
+    const seen = await p.evaluate(() => ['summary', 'error', 'dups-summary', 'dups-error', 'job-text']
+      .map((id) => id + ': ' + JSON.stringify(document.getElementById(id)?.textContent?.trim())).join('\n') +
+      '\naddress: ' + location.hash).catch(() => '(page gone)');
+    console.error(seen);
+    await p.screenshot({ path: join(artifacts, 'failure.png'), fullPage: true }).catch(() => {});
+  }
   console.error(e.stack || e);
   if (problems.length) console.error('also seen: ' + problems.join('\n'));
   process.exitCode = 1;
