@@ -60,8 +60,14 @@ std::vector<std::string> MakeTiles(const std::string& dir, int first, int n) {
     int k = i / static_cast<int>(sources.size());
     VipsImage* crop = nullptr;
     if (vips_crop(src, &crop, (k * 7919 % cols) * 7, (k * 104729 / cols % rows) * 7, 64, 64, nullptr) == 0) {
-      vips_jpegsave(crop, path.c_str(), "Q", 85, nullptr);
+      // A 4x4 mark in the corner coloured by i makes every tile's content (and so its id) unique.
+      VipsImage* tile = vips_image_copy_memory(crop);
       g_object_unref(crop);
+      if (!tile) continue;
+      double ink[3] = {double(i & 0xff), double((i >> 8) & 0xff), double((i >> 16) & 0xff)};
+      vips_draw_rect(tile, ink, vips_image_get_bands(tile) >= 3 ? 3 : 1, 0, 0, 4, 4, "fill", TRUE, nullptr);
+      vips_jpegsave(tile, path.c_str(), "Q", 85, nullptr);
+      g_object_unref(tile);
     }
   }
   for (auto* s : sources) g_object_unref(s);
@@ -173,7 +179,7 @@ int Main(int argc, char** argv) {
   report.Say("Command: `build/bin/bench_serve_scale --pictures " + std::to_string(pictures) + " --job " +
              std::to_string(job) + " --seconds " + std::to_string(int(seconds)) + "`, " + Today() + ", " +
              MachineDescription() + ". " + std::to_string(n) +
-             " pictures (64x64 JPEG tiles of the opencv-doc photos), one 384-d collection (HNSW M=16, ef=64) filled "
+             " pictures (distinct 64x64 JPEG tiles of the opencv-doc photos), one 384-d collection (HNSW M=16, ef=64) filled "
              "by a RANDOM-weights ResNet50-shaped model (a search by id never runs the model: this measures the "
              "store, the catalog and the HTTP layer at this size). Server defaults; clients on loopback in the same "
              "process, each sending its next request when the last was answered; top 10. In-process = "
