@@ -109,6 +109,8 @@ const char* ErrorCode(Status::Code code) {
     case Status::Code::kResourceExhausted: return "resource_exhausted";
     case Status::Code::kFailedPrecondition: return "failed_precondition";
     case Status::Code::kInternal: return "internal";
+    case Status::Code::kUnavailable: return "unavailable";
+    case Status::Code::kDeadlineExceeded: return "deadline_exceeded";
   }
   return "internal";
 }
@@ -125,6 +127,8 @@ int HttpStatus(Status::Code code) {
     case Status::Code::kIOError:
     case Status::Code::kCorruption:
     case Status::Code::kInternal: return 500;
+    case Status::Code::kUnavailable: return 503;
+    case Status::Code::kDeadlineExceeded: return 504;
   }
   return 500;
 }

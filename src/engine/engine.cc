@@ -231,10 +231,9 @@ Result<ModelEntry> Engine::AddModel(const std::string& name, const std::string& 
     std::shared_lock<std::shared_mutex> lock(impl_->models_mu);
     if (impl_->models.count(name)) return Status::AlreadyExists("model '" + name + "' is already registered");
   }
+  // A collection of that name may exist already: in a store shared by several hosts (Milvus), another host
+  // registered the same model. It is adopted when its recorded fingerprint is this model's (checked below).
   DOPPEL_ASSIGN_OR_RETURN(bool has, impl_->store->HasCollection(name));
-  if (has)
-    return Status::AlreadyExists("a collection named '" + name + "' already exists in " + options_.data_dir +
-                                 "/store");
   DOPPEL_ASSIGN_OR_RETURN(Metric metric, ParseMetric(opts.metric));
   if (metric == Metric::kHamming) return Status::InvalidArgument("metric HAMMING needs binary vectors");
   DOPPEL_ASSIGN_OR_RETURN(IndexSpec index, IndexSpec::Parse(opts.index));
@@ -262,9 +261,24 @@ Result<ModelEntry> Engine::AddModel(const std::string& name, const std::string& 
     fs_.type = (n == "path" || n == "hash" || n == "format") ? FieldType::kString : FieldType::kInt64;
     schema.fields.push_back(fs_);
   }
-  DOPPEL_RETURN_IF_ERROR(impl_->store->CreateCollection(schema));
-  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
-  DOPPEL_RETURN_IF_ERROR(coll->SetMetadata(kFingerprintKey, model->fingerprint()));
+  CollectionSchema actual = schema;
+  if (has) {
+    DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> existing, impl_->store->GetCollection(name));
+    actual = existing->schema();
+    auto stored = existing->GetMetadata(kFingerprintKey);
+    if (!stored.ok() || *stored != model->fingerprint())
+      return Status::AlreadyExists("a collection named '" + name + "' already exists in the store" +
+                                   (stored.ok() ? " with the vectors of another model (fingerprint " + *stored +
+                                                      ", this model's is " + model->fingerprint() + ")"
+                                                : ""));
+    if (existing->schema().dim != model->dim())
+      return Status::FailedPrecondition("collection '" + name + "' holds " + std::to_string(existing->schema().dim) +
+                                        "-d vectors, the model makes " + std::to_string(model->dim()));
+  } else {
+    DOPPEL_RETURN_IF_ERROR(impl_->store->CreateCollection(schema));
+    DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
+    DOPPEL_RETURN_IF_ERROR(coll->SetMetadata(kFingerprintKey, model->fingerprint()));
+  }
 
   ModelEntry e;
   e.name = name;
@@ -273,8 +287,8 @@ Result<ModelEntry> Engine::AddModel(const std::string& name, const std::string& 
   e.spec = model->spec();
   e.fingerprint = model->fingerprint();
   e.dim = model->dim();
-  e.metric = MetricName(metric);
-  e.index = index.ToString();
+  e.metric = MetricName(actual.metric);
+  e.index = actual.index.ToString();
   e.added = NowIso();
   std::unique_lock<std::shared_mutex> lock(impl_->models_mu);
   impl_->models[name] = e;
@@ -299,8 +313,12 @@ Status Engine::RemoveModel(const std::string& name) {
     if (impl_->default_model == name) impl_->default_model = impl_->FallbackDefault();
     DOPPEL_RETURN_IF_ERROR(impl_->SaveRegistry(options_.data_dir));
   }
-  DOPPEL_ASSIGN_OR_RETURN(bool has, impl_->store->HasCollection(name));
-  if (has) DOPPEL_RETURN_IF_ERROR(impl_->store->DropCollection(name));
+  // A store given from outside (Milvus) may be shared by other hosts that still use the collection: unregistering
+  // the model here leaves it. The embedded store is this data directory's own: its collection goes.
+  if (!options_.store) {
+    DOPPEL_ASSIGN_OR_RETURN(bool has, impl_->store->HasCollection(name));
+    if (has) DOPPEL_RETURN_IF_ERROR(impl_->store->DropCollection(name));
+  }
   ++impl_->removals;
   DOPPEL_RETURN_IF_ERROR(impl_->catalog->RemoveModel(e.fingerprint));
   std::error_code ec;

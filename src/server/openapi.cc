@@ -129,7 +129,7 @@ std::string OpenApiJson() {
                             {"enum", {"invalid_argument", "not_found", "already_exists", "io_error", "corruption",
                                       "unsupported", "resource_exhausted", "failed_precondition", "internal",
                                       "length_required", "payload_too_large", "unsupported_media_type", "busy",
-                                      "unauthorized", "forbidden"}}}},
+                                      "unauthorized", "forbidden", "unavailable", "deadline_exceeded"}}}},
                   {"message", {{"type", "string"}}}}}}}}}}},
           {"Hit", hit},
           {"SearchResult",

@@ -32,16 +32,6 @@ const char* SqlType(FieldType t) {
   return "BLOB";
 }
 
-std::string ValueTypeName(const FieldValue& v) {
-  switch (v.index()) {
-    case 0: return "null";
-    case 1: return "int64";
-    case 2: return "double";
-    case 3: return "bool";
-    default: return "string";
-  }
-}
-
 void BindValue(sqlite::Stmt& st, int i, FieldType t, const FieldValue& v) {
   if (std::holds_alternative<std::monostate>(v)) return st.BindNull(i);
   switch (t) {
@@ -472,36 +462,7 @@ Status LocalCollection::ValidateEntity(const Entity& e, size_t i, std::vector<ui
                                      std::to_string(schema_.dim) + " bits)");
     *code = e.binary_vector;
   }
-  for (const auto& [name, value] : e.fields) {
-    const FieldSchema* f = schema_.FindField(name);
-    if (!f) return Status::InvalidArgument(where + ": unknown field '" + name + "'");
-    bool ok = false;
-    switch (f->type) {
-      case FieldType::kInt64: ok = std::holds_alternative<int64_t>(value); break;
-      case FieldType::kDouble:
-        ok = std::holds_alternative<double>(value) || std::holds_alternative<int64_t>(value);
-        if (auto* d = std::get_if<double>(&value); d && !std::isfinite(*d))
-          return Status::InvalidArgument(where + ": field '" + name + "' is not finite");
-        break;
-      case FieldType::kBool: ok = std::holds_alternative<bool>(value); break;
-      case FieldType::kString: ok = std::holds_alternative<std::string>(value); break;
-      case FieldType::kJson:
-        ok = std::holds_alternative<std::string>(value);
-        if (ok && !nlohmann::json::accept(std::get<std::string>(value)))
-          return Status::InvalidArgument(where + ": field '" + name + "' is not valid JSON text");
-        break;
-    }
-    if (std::holds_alternative<std::monostate>(value)) ok = true;
-    if (!ok)
-      return Status::InvalidArgument(where + ": type mismatch: field '" + name + "' is " + FieldTypeName(f->type) +
-                                     " but the value is " + ValueTypeName(value));
-    if (!f->nullable && std::holds_alternative<std::monostate>(value))
-      return Status::InvalidArgument(where + ": field '" + name + "' is not nullable");
-  }
-  for (const auto& f : schema_.fields)
-    if (!f.nullable && !e.fields.count(f.name))
-      return Status::InvalidArgument(where + ": field '" + f.name + "' is required (not nullable)");
-  return Status::OK();
+  return CheckEntityFields(schema_, e, where);
 }
 
 Status LocalCollection::CheckOutputFields(const std::vector<std::string>& names, bool* want_vector) const {

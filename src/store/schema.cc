@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -166,6 +167,49 @@ const FieldSchema* CollectionSchema::FindField(std::string_view n) const {
   for (const auto& f : fields)
     if (f.name == n) return &f;
   return nullptr;
+}
+
+const char* ValueTypeName(const FieldValue& v) {
+  switch (v.index()) {
+    case 0: return "null";
+    case 1: return "int64";
+    case 2: return "double";
+    case 3: return "bool";
+    default: return "string";
+  }
+}
+
+Status CheckEntityFields(const CollectionSchema& schema, const Entity& e, const std::string& where) {
+  for (const auto& [name, value] : e.fields) {
+    const FieldSchema* f = schema.FindField(name);
+    if (!f) return Status::InvalidArgument(where + ": unknown field '" + name + "'");
+    bool ok = false;
+    switch (f->type) {
+      case FieldType::kInt64: ok = std::holds_alternative<int64_t>(value); break;
+      case FieldType::kDouble:
+        ok = std::holds_alternative<double>(value) || std::holds_alternative<int64_t>(value);
+        if (auto* d = std::get_if<double>(&value); d && !std::isfinite(*d))
+          return Status::InvalidArgument(where + ": field '" + name + "' is not finite");
+        break;
+      case FieldType::kBool: ok = std::holds_alternative<bool>(value); break;
+      case FieldType::kString: ok = std::holds_alternative<std::string>(value); break;
+      case FieldType::kJson:
+        ok = std::holds_alternative<std::string>(value);
+        if (ok && !nlohmann::json::accept(std::get<std::string>(value)))
+          return Status::InvalidArgument(where + ": field '" + name + "' is not valid JSON text");
+        break;
+    }
+    if (std::holds_alternative<std::monostate>(value)) ok = true;
+    if (!ok)
+      return Status::InvalidArgument(where + ": type mismatch: field '" + name + "' is " + FieldTypeName(f->type) +
+                                     " but the value is " + ValueTypeName(value));
+    if (!f->nullable && std::holds_alternative<std::monostate>(value))
+      return Status::InvalidArgument(where + ": field '" + name + "' is not nullable");
+  }
+  for (const auto& f : schema.fields)
+    if (!f.nullable && !e.fields.count(f.name))
+      return Status::InvalidArgument(where + ": field '" + f.name + "' is required (not nullable)");
+  return Status::OK();
 }
 
 Status CollectionSchema::Validate() const {

@@ -14,6 +14,8 @@ const char* CodeName(Status::Code code) {
     case Status::Code::kResourceExhausted: return "ResourceExhausted";
     case Status::Code::kFailedPrecondition: return "FailedPrecondition";
     case Status::Code::kInternal: return "Internal";
+    case Status::Code::kUnavailable: return "Unavailable";
+    case Status::Code::kDeadlineExceeded: return "DeadlineExceeded";
   }
   return "Unknown";
 }

@@ -1,6 +1,7 @@
 #include "engine_flags.h"
 
 #include "doppel/api/api.h"
+#include "doppel/milvus/milvus_store.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +12,9 @@ void EngineFlags::Add(CLI::App* cmd) {
   cmd->add_option("--data", data, "data directory (default: $DOPPEL_DATA or ./doppel-data)");
   cmd->add_option("--threads", threads, "inference threads (default: number of cores)");
   cmd->add_option("--batch", batch, "images per inference call (default 8)");
+  cmd->add_option("--store", store,
+                  "vector store: milvus://[USER:PASSWORD@]HOST[:PORT][/DB] (or milvuss://, https://) for a Milvus "
+                  "server (default: $DOPPEL_STORE, else the embedded store in the data directory)");
 }
 
 EngineFlags& EngineFlags::Global() {
@@ -28,6 +32,14 @@ Result<std::unique_ptr<Engine>> EngineFlags::Open(Mode mode) const {
   int b = batch ? batch : g.batch;
   o.embed.batch_size = b ? b : 8;
   o.read_only = mode == Mode::kRead;
+  // A Milvus store: the collections live on the server; the data directory keeps this host's models and catalog.
+  const char* store_env = std::getenv("DOPPEL_STORE");
+  std::string uri = !store.empty() ? store : (!g.store.empty() ? g.store : (store_env ? store_env : ""));
+  if (!uri.empty()) {
+    DOPPEL_ASSIGN_OR_RETURN(MilvusOptions mo, ParseMilvusUri(uri));
+    DOPPEL_ASSIGN_OR_RETURN(std::unique_ptr<VectorStore> vs, OpenMilvusStore(mo));
+    o.store = std::shared_ptr<VectorStore>(std::move(vs));
+  }
   return Engine::Open(o);
 }
 

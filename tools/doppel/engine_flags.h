@@ -16,6 +16,7 @@ struct EngineFlags {
   std::string data;  // --data, else $DOPPEL_DATA, else ./doppel-data
   int threads = 0;
   int batch = 0;     // 0: unset (8)
+  std::string store; // --store URI, else $DOPPEL_STORE, else the embedded store
   void Add(CLI::App* cmd);
   // Readers (search, status, model list...) open the data directory read-only, so they work while another process
   // indexes; writers take its lock.

@@ -42,7 +42,9 @@ struct EngineOptions {
   // Index jobs run their threads (reading, decoding, inference) at this nice value, so that on a busy machine
   // searches, which run at the caller's priority, keep their latency. 0 = the caller's priority.
   int index_nice = 10;
-  // The store backend; null = the embedded store in data_dir/store. (A remote backend plugs in here.)
+  // The store backend; null = the embedded store in data_dir/store. A store given here (Milvus) may be shared with
+  // other hosts: RemoveModel then unregisters the model without dropping its collection, and AddModel adopts an
+  // existing collection whose recorded fingerprint is the model's.
   std::shared_ptr<VectorStore> store;
   // Open for reading only (search, status, model list), beside a writer in another process. Nothing is created or
   // written; write methods fail with FailedPrecondition. NotFound when the data directory does not exist.

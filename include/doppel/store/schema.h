@@ -93,6 +93,12 @@ struct Entity {
   std::map<std::string, FieldValue> fields;
 };
 
+// Checks an entity's scalar fields against `schema`: known names, value types (an int64 for a double field is
+// fine), finite doubles, valid JSON text, nullability. Messages start with `where`. Backends share it.
+Status CheckEntityFields(const CollectionSchema& schema, const Entity& e, const std::string& where);
+// "null", "int64", "double", "bool" or "string".
+const char* ValueTypeName(const FieldValue& v);
+
 struct SearchHit {
   int64_t id = 0;
   float distance = 0;  // see Metric

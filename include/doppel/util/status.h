@@ -21,6 +21,8 @@ class [[nodiscard]] Status {
     kResourceExhausted,  // a limit was hit (file size, pixel count)
     kFailedPrecondition, // the system is not in a state that allows the call (e.g. fingerprint mismatch)
     kInternal,           // a bug or a third-party library failure
+    kUnavailable,        // a remote service cannot be reached or refuses work for now (retrying later may help)
+    kDeadlineExceeded,   // a remote call did not finish in time (it may or may not have taken effect)
   };
 
   Status() = default;  // OK
@@ -34,6 +36,8 @@ class [[nodiscard]] Status {
   static Status ResourceExhausted(std::string msg) { return Status(Code::kResourceExhausted, std::move(msg)); }
   static Status FailedPrecondition(std::string msg) { return Status(Code::kFailedPrecondition, std::move(msg)); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
+  static Status Unavailable(std::string msg) { return Status(Code::kUnavailable, std::move(msg)); }
+  static Status DeadlineExceeded(std::string msg) { return Status(Code::kDeadlineExceeded, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
