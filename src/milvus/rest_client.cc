@@ -56,6 +56,7 @@ std::unique_ptr<httplib::Client> RestClient::Take() {
   c->set_read_timeout(std::chrono::milliseconds(options_.timeout_ms));
   c->set_write_timeout(std::chrono::milliseconds(options_.timeout_ms));
   c->set_keep_alive(true);
+  c->set_tcp_nodelay(true);  // headers and body go out as two writes: without it Nagle + delayed ACK add ~40 ms
   return c;
 }
 

@@ -1539,6 +1539,7 @@ FakeMilvus::FakeMilvus(FakeMilvusOptions options) : impl_(std::make_unique<Impl>
   impl->svr.set_payload_max_length(static_cast<size_t>(impl->options.max_request_bytes));
   // An idle keep-alive connection is closed after a second, which also bounds how long Stop() waits for one.
   impl->svr.set_keep_alive_timeout(1);
+  impl->svr.set_tcp_nodelay(true);  // as Milvus (Go net/http sets TCP_NODELAY): no Nagle + delayed-ACK stalls
   impl->svr.Post(R"(/v2/vectordb/.*)",
                  [impl](const httplib::Request& req, httplib::Response& res) { impl->Serve(req, res); });
   // Answers cpp-httplib makes itself: a body over the limit (413) and unknown routes (404, as gin says it).
