@@ -77,8 +77,16 @@ TEST_F(CliMilvus, TwoHostsIndexOneCollectionAndAThirdSearchesIt) {
   EXPECT_EQ(c["hits"][0][0]["path"], a_[0]);
   EXPECT_EQ(c["hits"][1][0]["path"], a_[0]);
 
-  auto dups = Doppel("host-c", "duplicates --model m --threshold 0.5 --json");
+  // Every pair of unit vectors is within squared distance 4: one group of all 8, found through a full scan paged
+  // by id and a search per picture.
+  auto dups = Doppel("host-c", "duplicates --model m --threshold 4 --json");
   ASSERT_EQ(dups.exit_code, 0) << dups.out;
+  json groups = testing::ParseJsonOutput(dups);
+  ASSERT_EQ(groups.size(), 1u) << dups.out;
+  EXPECT_EQ(groups[0].size(), 8u);
+  auto none = Doppel("host-c", "duplicates --model m --threshold 0.000001 --json");
+  ASSERT_EQ(none.exit_code, 0) << none.out;
+  EXPECT_TRUE(testing::ParseJsonOutput(none).empty()) << "distinct pictures are not duplicates";
 
   // Removing a picture by id from host C removes it for everyone.
   auto rm = Doppel("host-c", "remove --id " + std::to_string(testing::FileContentId(a_[3])));
