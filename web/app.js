@@ -376,27 +376,34 @@ async function findDuplicates() {
   const seq = ++state.dupsSeq;  // an answer to an older request is dropped
   const box = $('dups-error');
   hideError(box);
-  const model = $('dups-model').value;
-  const threshold = $('dups-threshold').value;
+  const q = new URLSearchParams({ model: $('dups-model').value, min_tier: $('dups-tier').value,
+                                  threshold: $('dups-threshold').value, radius: $('dups-radius').value });
   $('dups-summary').textContent = 'Looking for duplicates…';
   $('dups').setAttribute('aria-busy', 'true');
   try {
-    const r = await api('/api/v1/duplicates?model=' + encodeURIComponent(model) + '&threshold=' +
-                        encodeURIComponent(threshold));
+    const r = await api('/api/v1/duplicates?' + q.toString());
     if (seq !== state.dupsSeq) return;
     const shown = r.groups.slice(0, 200);
-    const pictures = r.groups.reduce((n, g) => n + g.length, 0);
+    const pictures = r.groups.reduce((n, g) => n + g.members.length, 0);
     const limit = Number(Number(r.threshold).toPrecision(4));  // sent as a float32: 0.02 comes back 0.0199999...
+    const how = ' (near-copy ≤ ' + r.radius + ' bits, similar ≤ ' + limit + ' with ' + r.model + ')';
     $('dups-summary').textContent = r.groups.length
-      ? r.groups.length + ' groups, ' + pictures + ' pictures, at distance ≤ ' + limit + ' with ' + r.model +
-        (shown.length < r.groups.length ? ' (the first ' + shown.length + ' shown)' : '')
-      : 'No duplicates at distance ≤ ' + limit + ' with ' + r.model + '.';
-    $('dups').replaceChildren(...shown.map((members, i) => el('section', { class: 'group' },
-      el('h3', { text: 'Group ' + (i + 1) + ' · ' + members.length + ' pictures' }),
-      el('div', { class: 'grid' }, ...members.map((h, j) => card({
-        ...h, thumbnail: '/api/v1/thumbnails/' + h.id, image: '/api/v1/images/' + h.id, rank: j + 1,
-        width: (h.fields || {}).width, height: (h.fields || {}).height,
-      }, (article, meta) => { if (j === 0) meta.prepend(el('strong', { text: 'reference' })); }))))));
+      ? r.groups.length + ' groups, ' + pictures + ' pictures' + how +
+        (shown.length < r.groups.length ? '; the first ' + shown.length + ' shown' : '')
+      : 'No duplicates' + how + '.';
+    $('dups').replaceChildren(...shown.map((g, i) => el('section', { class: 'group' },
+      el('h3', { text: 'Group ' + (i + 1) + ' · ' + g.members.length + ' pictures' }),
+      el('div', { class: 'grid' }, ...g.members.map((h, j) => card({
+        ...h, rank: j + 1, width: (h.fields || {}).width, height: (h.fields || {}).height,
+      }, (article, meta) => {
+        if (j === 0) {
+          meta.prepend(el('strong', { text: 'keep (largest)' }));
+          return;
+        }
+        const what = h.tier + (h.transform && h.transform !== 'identity' ? ' · ' + h.transform : '');
+        meta.prepend(el('strong', { class: 'tier tier-' + h.tier, text: what }));
+        if (h.tier === 'near-copy') meta.querySelector('.dist').textContent = h.distance + ' bits';
+      }))))));
   } catch (e) {
     if (seq !== state.dupsSeq) return;
     showError(box, describe(e, 'Cannot find duplicates'));

@@ -89,8 +89,17 @@ json ToJson(const Comparison& c) {
 
 json ToJson(const std::vector<DuplicateGroup>& groups) {
   json a = json::array();
-  for (const auto& g : groups) a.push_back(ToJson(g.members));  // each group: its members, first = reference
-  return a;
+  for (const auto& g : groups) {
+    json members = json::array();
+    for (const auto& m : g.members) {  // the first is the representative
+      json j = ToJson(m.hit);
+      j["tier"] = DuplicateTierName(m.tier);
+      if (!m.transform.empty()) j["transform"] = m.transform;
+      members.push_back(std::move(j));
+    }
+    a.push_back(json{{"members", members}});
+  }
+  return json{{"groups", a}};
 }
 
 json SearchJson(const std::string& model, const std::vector<Hit>& hits) {

@@ -370,7 +370,10 @@ Result<std::shared_ptr<const OnnxModel>> Engine::LoadModel(const std::string& na
 }
 
 Status Engine::Impl::RemovePicture(int64_t id) {
-  for (const auto& n : ModelNames()) {
+  std::vector<std::string> names = ModelNames();
+  DOPPEL_ASSIGN_OR_RETURN(bool hashed, store->HasCollection(kHashCollection));
+  if (hashed) names.push_back(kHashCollection);
+  for (const auto& n : names) {
     DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, store->GetCollection(n));
     DOPPEL_RETURN_IF_ERROR(c->Delete({id}).status());
   }

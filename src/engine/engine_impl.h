@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,8 @@ namespace doppel {
 
 // Scalar fields of every image collection, in schema order.
 inline constexpr const char* kImageFields[] = {"path", "size", "mtime", "width", "height", "hash", "format"};
+// The near-copy hashes: a binary collection (256 bits, Hamming) with each picture's hash quality and pixel hash.
+inline constexpr char kHashCollection[] = "doppel_phash";
 // Collection metadata key holding the model fingerprint.
 inline constexpr char kFingerprintKey[] = "model_fingerprint";
 
@@ -55,6 +58,9 @@ struct Engine::Impl {
   std::string FallbackDefault() const;
   // The registered models' names (a snapshot).
   std::vector<std::string> ModelNames() const;
+  // Stores the near-copy hash of every catalogued picture that lacks one (duplicates.cc). Caller: an index job,
+  // after its last commit; `cancelled` is polled between pictures.
+  Status UpdateHashes(const std::function<bool()>& cancelled);
 };
 
 }  // namespace doppel

@@ -247,25 +247,50 @@ struct HttpServer::Impl {
     res.set_content(j.dump(), kJson);
   }
 
-  // Groups of near-duplicates (what `doppel duplicates` prints), for the duplicates view.
+  // Duplicate groups in tiers (what `doppel duplicates` prints), for the duplicates view: query parameters model,
+  // min_tier, threshold (similar), radius (near-copy), max_group.
   void Duplicates(const httplib::Request& req, httplib::Response& res) {
-    std::string model = req.get_param_value("model");
-    float threshold = 0.05f;
-    if (req.has_param("threshold")) {
+    DuplicateOptions o;
+    o.model = req.get_param_value("model");
+    auto number = [&](const char* name, double lo, double hi, auto* out) -> Status {
+      if (!req.has_param(name)) return Status::OK();
       try {
         size_t used = 0;
-        std::string t = req.get_param_value("threshold");
-        threshold = std::stof(t, &used);
-        if (used != t.size() || !(threshold >= 0 && threshold <= 4)) throw std::out_of_range("threshold");
+        const std::string t = req.get_param_value(name);
+        double v = std::stod(t, &used);
+        if (used != t.size() || !(v >= lo && v <= hi)) throw std::out_of_range(name);
+        *out = static_cast<std::remove_pointer_t<decltype(out)>>(v);
       } catch (const std::exception&) {
-        return Fail(res, Status::InvalidArgument("threshold must be a number in 0..4"));
+        return Status::InvalidArgument(std::string(name) + " must be a number in " + std::to_string(int(lo)) + ".." +
+                                       std::to_string(int(hi)));
       }
+      return Status::OK();
+    };
+    Status st = number("threshold", 0, 4, &o.similar_threshold);
+    if (st.ok()) st = number("radius", 0, 256, &o.near_copy_radius);
+    if (st.ok()) st = number("max_group", 2, 1000, &o.max_group);
+    if (!st.ok()) return Fail(res, st);
+    if (req.has_param("min_tier")) {
+      auto t = ParseDuplicateTier(req.get_param_value("min_tier"));
+      if (!t.ok()) return Fail(res, Status::InvalidArgument("min_tier must be exact, near-copy or similar"));
+      o.min_tier = *t;
     }
-    auto name = engine->ResolveModelName(model);
+    auto name = engine->ResolveModelName(o.model);
     if (!name.ok()) return Fail(res, name.status());
-    auto groups = engine->Duplicates(*name, threshold);
+    o.model = *name;
+    auto groups = engine->FindDuplicates(o);
     if (!groups.ok()) return Fail(res, groups.status());
-    res.set_content(json{{"model", *name}, {"threshold", threshold}, {"groups", api::ToJson(*groups)}}.dump(), kJson);
+    json j = api::ToJson(*groups);
+    for (auto& g : j["groups"])
+      for (auto& m : g["members"]) {
+        m["thumbnail"] = "/api/v1/thumbnails/" + std::to_string(m["id"].get<int64_t>());
+        m["image"] = "/api/v1/images/" + std::to_string(m["id"].get<int64_t>());
+      }
+    j["model"] = *name;
+    j["min_tier"] = DuplicateTierName(o.min_tier);
+    j["threshold"] = o.similar_threshold;
+    j["radius"] = o.near_copy_radius;
+    res.set_content(j.dump(), kJson);
   }
 
   Result<int64_t> IdOf(const httplib::Request& req) {

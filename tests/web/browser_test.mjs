@@ -129,8 +129,8 @@ async function results(page) {
     };
   }));
 }
-async function thumbnailsLoaded(page) {
-  // Thumbnails load lazily: scroll through the page (as a user would) so that every one is asked for.
+// Thumbnails load lazily: scroll through the page (as a user would) so that every one is asked for.
+async function scrollThrough(page) {
   await page.evaluate(async () => {
     for (let y = 0; y < document.documentElement.scrollHeight; y += window.innerHeight / 2) {
       window.scrollTo(0, y);
@@ -138,6 +138,9 @@ async function thumbnailsLoaded(page) {
     }
     window.scrollTo(0, 0);
   });
+}
+async function thumbnailsLoaded(page) {
+  await scrollThrough(page);
   await page.waitForFunction(() => !document.getElementById('results').hasAttribute('aria-busy') &&
                                    document.querySelectorAll('.hit img').length > 0 &&
                                    [...document.querySelectorAll('.hit img')].every((i) => i.complete),
@@ -298,13 +301,21 @@ try {
   await page.fill('#dups-threshold', '0.02');
   // (the summary names the threshold as typed, not as the float the server holds)
   await page.click('#dups-form button[type=submit]');
-  await page.waitForFunction(() => /(groups|No duplicates).* 0\.02 with/.test(document.getElementById('dups-summary').textContent) &&
+  await page.waitForFunction(() => /similar ≤ 0\.02 with/.test(document.getElementById('dups-summary').textContent) &&
                                    !document.getElementById('dups').hasAttribute('aria-busy'));
   const groups = await page.$$eval('.group', (gs) => gs.map((g) =>
       [...g.querySelectorAll('.path')].map((p) => p.title.slice(p.title.lastIndexOf('/') + 1))));
   assert.ok(groups.some((g) => g.includes('Blender_Suzanne1.jpg') && g.includes('Blender_Suzanne2.jpg')),
             'groups: ' + JSON.stringify(groups));
-  assert.match(await page.textContent('#dups-summary'), /at distance ≤ 0\.02 with mobilenet_v2/);
+  assert.match(await page.textContent('#dups-summary'), /near-copy ≤ 40 bits, similar ≤ 0\.02 with mobilenet_v2/);
+  // Each group: the copy to keep first, every other member labelled with its tier.
+  const labels = await page.$$eval('.group', (gs) => gs.map((g) =>
+      [...g.querySelectorAll('.meta strong')].map((s) => s.textContent)));
+  for (const l of labels) {
+    assert.equal(l[0], 'keep (largest)');
+    assert.ok(l.slice(1).every((t) => /^(exact|near-copy|similar)/.test(t)), JSON.stringify(l));
+  }
+  await scrollThrough(page);
   await page.waitForFunction(() => [...document.querySelectorAll('.group img')].every((i) => i.complete));
   await shot(page, '5-duplicates');
   await page.click('.group .hit button.thumb');

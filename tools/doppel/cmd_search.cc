@@ -73,6 +73,8 @@ namespace {
 struct SearchArgs {
   EngineFlags engine;
   QueryFlags query;
+  std::string tier = "similar";
+  int radius = kNearCopyRadius;
   std::string model;
   int k = 10;
   std::string filter;
@@ -86,6 +88,28 @@ int RunSearch(const SearchArgs& a) {
   if (!engine.ok()) return Fail("search", engine.status());
   auto q = a.query.Build();
   if (!q.ok()) return Fail("search", q.status());
+  auto tier = ParseDuplicateTier(a.tier);
+  if (!tier.ok()) return Fail("search", tier.status());
+  if (*tier != DuplicateTier::kSimilar) {  // copies of the image, by pixels or perceptual hash
+    auto copies = (*engine)->FindCopies(*q, *tier, a.radius, a.k);
+    if (!copies.ok()) return Fail("search", copies.status());
+    if (a.json) {
+      nlohmann::json hits = nlohmann::json::array();
+      for (const auto& m : *copies) {
+        nlohmann::json j = api::ToJson(m.hit);
+        j["tier"] = DuplicateTierName(m.tier);
+        j["transform"] = m.transform;
+        hits.push_back(j);
+      }
+      std::cout << nlohmann::json{{"tier", a.tier}, {"hits", hits}}.dump(2) << "\n";
+      return 0;
+    }
+    std::printf("%zu %s cop%s\n", copies->size(), a.tier.c_str(), copies->size() == 1 ? "y" : "ies");
+    for (const auto& m : *copies)
+      std::printf("%-4d %3d bits  %-14s %s\n", m.hit.rank, int(m.hit.distance), m.transform.c_str(),
+                  m.hit.path.c_str());
+    return 0;
+  }
   auto model = (*engine)->ResolveModelName(a.model);
   if (!model.ok()) return Fail("search", model.status());
   SearchOptions o;
@@ -187,27 +211,43 @@ int RunCompare(const CompareArgs& a) {
 
 struct DupArgs {
   EngineFlags engine;
-  std::string model;
-  float threshold = 0.05f;
+  DuplicateOptions options;
+  std::string min_tier = "similar";
   bool json = false;
 };
 
 int RunDuplicates(const DupArgs& a) {
   auto engine = a.engine.Open(EngineFlags::Mode::kRead);
   if (!engine.ok()) return Fail("duplicates", engine.status());
-  auto model = (*engine)->ResolveModelName(a.model);
+  auto tier = ParseDuplicateTier(a.min_tier);
+  if (!tier.ok()) return Fail("duplicates", tier.status());
+  DuplicateOptions o = a.options;
+  o.min_tier = *tier;
+  auto model = (*engine)->ResolveModelName(o.model);
   if (!model.ok()) return Fail("duplicates", model.status());
-  auto groups = (*engine)->Duplicates(*model, a.threshold);
+  o.model = *model;
+  auto groups = (*engine)->FindDuplicates(o);
   if (!groups.ok()) return Fail("duplicates", groups.status());
   if (a.json) {
     std::cout << api::ToJson(*groups).dump(2) << "\n";
     return 0;
   }
-  std::printf("%zu group(s) of near-duplicates (model %s, threshold %.4f)\n", groups->size(), model->c_str(), a.threshold);
+  size_t pictures = 0;
+  for (const auto& g : *groups) pictures += g.members.size();
+  std::printf("%zu group(s), %zu pictures (tiers down to %s; near-copy within %d bits, similar within %.4f with %s)\n",
+              groups->size(), pictures, DuplicateTierName(o.min_tier), o.near_copy_radius, o.similar_threshold,
+              model->c_str());
   int n = 0;
   for (const auto& g : *groups) {
-    std::printf("group %d (%zu pictures)\n", ++n, g.members.size());
-    for (const auto& h : g.members) std::printf("  %8.4f  %s\n", h.distance, h.path.c_str());
+    std::printf("\ngroup %d (%zu pictures)\n", ++n, g.members.size());
+    for (size_t i = 0; i < g.members.size(); ++i) {
+      const auto& m = g.members[i];
+      std::string what = i == 0 ? "keep?" : DuplicateTierName(m.tier);
+      if (!m.transform.empty() && m.transform != "identity") what += " " + m.transform;
+      std::string dist = i == 0 ? "" : m.tier == DuplicateTier::kNearCopy ? std::to_string(int(m.hit.distance)) + " bits"
+                                                                           : std::to_string(m.hit.distance).substr(0, 6);
+      std::printf("  %-22s %-11s %s\n", what.c_str(), dist.c_str(), m.hit.path.c_str());
+    }
   }
   return 0;
 }
@@ -220,6 +260,11 @@ void RegisterSearch(CLI::App& app, Action* action) {
   sa->engine.Add(search);
   sa->query.Add(search);
   search->add_option("--model,-m", sa->model, "model (default: the data directory's default model)");
+  search->add_option("--tier", sa->tier,
+                     "similar (the model, default), near-copy (rotated, mirrored, recompressed copies by perceptual "
+                     "hash) or exact (the same pixels)");
+  search->add_option("--radius", sa->radius, "near-copy: largest Hamming distance in bits (default " +
+                                                 std::to_string(kNearCopyRadius) + ")");
   search->add_option("-k", sa->k, "number of results (default 10)");
   search->add_option("--filter", sa->filter, "filter over fields, e.g. \"width >= 640 AND format == 'jpeg'\"");
   search->add_flag("--no-collapse", sa->no_collapse, "one row per path when a picture is stored under several");
@@ -243,10 +288,15 @@ void RegisterSearch(CLI::App& app, Action* action) {
   auto da = std::make_shared<DupArgs>();
   CLI::App* dup = app.add_subcommand("duplicates", "Groups of near-duplicate images");
   da->engine.Add(dup);
-  dup->add_option("--model,-m", da->model, "model (default: the data directory's default model)");
-  dup->add_option("--threshold", da->threshold,
-                  "largest distance (L2 metric: squared, on unit vectors) or smallest similarity (IP/COSINE) "
-                  "that makes two pictures duplicates (default 0.05)");
+  dup->add_option("--model,-m", da->options.model, "the similar tier's model (default: the default model)");
+  dup->add_option("--min-tier", da->min_tier, "weakest tier shown: exact, near-copy or similar (default similar)");
+  dup->add_option("--threshold", da->options.similar_threshold,
+                  "similar tier: largest distance (L2 metric: squared, on unit vectors) or smallest similarity "
+                  "(IP/COSINE) to the representative (default 0.05)");
+  dup->add_option("--radius", da->options.near_copy_radius,
+                  "near-copy tier: largest Hamming distance of the 256-bit hashes (default " +
+                      std::to_string(kNearCopyRadius) + ")");
+  dup->add_option("--max-group", da->options.max_group, "largest group, representative included (default 50)");
   dup->add_flag("--json", da->json, "print JSON");
   dup->callback([da, action] { *action = [da] { return RunDuplicates(*da); }; });
 }

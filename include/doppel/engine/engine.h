@@ -159,8 +159,38 @@ struct Picture {
   std::map<std::string, FieldValue> fields;
 };
 
+// Duplicate tiers, strongest first. exact: the same bytes (one picture under several paths) or the same decoded
+// pixels; near-copy: 256-bit perceptual hashes within a Hamming radius, in any of the 8 rotations/flips; similar: the
+// model's embeddings within a distance threshold.
+enum class DuplicateTier { kExact = 0, kNearCopy = 1, kSimilar = 2 };
+const char* DuplicateTierName(DuplicateTier t);  // "exact", "near-copy", "similar"
+Result<DuplicateTier> ParseDuplicateTier(const std::string& s);
+
+// The near-copy tier's defaults (docs and BENCHMARKS say how they were chosen).
+inline constexpr int kNearCopyRadius = 40;     // Hamming bits of 256
+inline constexpr int kMinHashQuality = 50;     // flatter images' hashes are not trusted (PerceptualHash::quality)
+inline constexpr float kSimilarThreshold = 0.05f;  // the similar tier's default distance (L2 of unit vectors)
+
+struct DuplicateOptions {
+  std::string model;                             // the similar tier's model ("" = default)
+  DuplicateTier min_tier = DuplicateTier::kSimilar;  // the weakest tier reported
+  float similar_threshold = kSimilarThreshold;
+  int near_copy_radius = kNearCopyRadius;
+  int min_quality = kMinHashQuality;
+  int max_group = 50;                            // members of a group, representative included
+};
+
+struct DuplicateMember {
+  Hit hit;                         // the picture; hit.distance is the distance to the representative in `tier`
+  DuplicateTier tier = DuplicateTier::kExact;
+  std::string transform;           // near-copy: how the representative turns into this one ("rot90", "mirror", ...)
+};
+
+// members[0] is the representative (the copy a keeper would choose: the largest resolution, then the largest file,
+// then the path); every other member is within its tier's threshold of the representative itself, never only of
+// another member, so groups do not chain.
 struct DuplicateGroup {
-  std::vector<Hit> members;  // distance = to the first member
+  std::vector<DuplicateMember> members;
 };
 
 struct EngineStatus {
@@ -218,8 +248,14 @@ class Engine {
   // The same query through several models side by side, with overlap, rank correlation and distance scales.
   Result<Comparison> Compare(const SearchQuery& query, const std::vector<std::string>& models,
                              const SearchOptions& options, bool fuse);
-  // Groups of near-duplicates: pictures within `threshold` distance of each other (single linkage).
-  Result<std::vector<DuplicateGroup>> Duplicates(const std::string& model, float threshold, int max_neighbors = 10);
+  // Groups of duplicates in tiers (see DuplicateTier), largest groups first. Needs the near-copy hashes that index
+  // jobs store; pictures without one (a read-only open of a directory indexed before hashes existed) are hashed in
+  // memory.
+  Result<std::vector<DuplicateGroup>> FindDuplicates(const DuplicateOptions& options);
+  // Indexed copies of one image (an outside file, an upload or an indexed picture): `tier` kExact (the same decoded
+  // pixels) or kNearCopy (perceptual hashes within `radius` bits in any rotation/flip; member.transform says how the
+  // query turns into the copy), closest first, at most `k`. A query image too flat to hash reliably is refused.
+  Result<std::vector<DuplicateMember>> FindCopies(const SearchQuery& query, DuplicateTier tier, int radius, int k);
   // An indexed picture by id (NotFound when no path shows it any more).
   Result<Picture> GetPicture(int64_t id);
   // `name`, or the default model's name for ""; NotFound when there is no such model (or no model at all).

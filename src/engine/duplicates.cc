@@ -1,0 +1,426 @@
+// Engine::FindDuplicates and the near-copy hashes behind it.
+//
+// Hashes: every catalogued picture gets a 256-bit perceptual hash (image/phash.h) of its decoded, EXIF-oriented
+// pixels, its hash quality, and a pixel hash (SHA-256 of the decoded pixels and their size: a PNG and its lossless
+// WebP are one picture), stored in the binary collection doppel_phash (Hamming, exact search) by the index job
+// after its last commit. JPEGs are decoded with shrink-on-load (at least 64x64, the size the hash works at).
+//
+// Grouping, without chaining: the pictures are visited in keeper order (largest resolution, then largest file, then
+// path); each one not yet in a group becomes a representative and takes the not-yet-grouped pictures that are
+// within a tier's threshold of IT: exact (same pixel hash, or the same picture under another path), near-copy (the
+// Hamming distance between its hash in any of the 8 rotations/flips and theirs, both hashes of sufficient quality),
+// similar (the model's distance). Each member keeps its strongest tier. The neighbour lists come from batched
+// searches (256 pictures a request), so the cost is two searches per picture, not a matrix.
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <filesystem>
+
+#include "doppel/image/decode.h"
+#include "doppel/image/phash.h"
+#include "doppel/util/hash.h"
+#include "engine_impl.h"
+
+namespace doppel {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr size_t kBatch = 256;
+
+CollectionSchema HashSchema() {
+  CollectionSchema s;
+  s.name = kHashCollection;
+  s.vector_type = VectorType::kBinary;
+  s.dim = kPerceptualHashBits;
+  s.metric = Metric::kHamming;
+  s.index = IndexSpec::Parse("FLAT").value();
+  s.fields = {{"quality", FieldType::kInt64}, {"pixels", FieldType::kString}, {"variants", FieldType::kString}};
+  s.description = "doppel near-copy hashes (256-bit perceptual hash, quality, pixel hash)";
+  return s;
+}
+
+// The hash collection; created when `create` (a writer), else NotFound when there is none yet.
+Result<std::shared_ptr<Collection>> HashCollection(VectorStore* store, bool create) {
+  DOPPEL_ASSIGN_OR_RETURN(bool has, store->HasCollection(kHashCollection));
+  if (!has) {
+    if (!create) return Status::NotFound("no near-copy hashes yet");
+    Status st = store->CreateCollection(HashSchema());
+    if (!st.ok() && st.code() != Status::Code::kAlreadyExists) return st;
+  }
+  return store->GetCollection(kHashCollection);
+}
+
+struct PictureHash {
+  PerceptualHash hash;                 // of the picture as shown (EXIF-oriented)
+  std::array<PerceptualHash, 8> variants;  // of its 8 rotations/flips ([0] = hash), from the same DCT
+  std::string pixels;                  // hex SHA-256 of the decoded pixels and their size
+};
+
+std::string Hex(const std::array<PerceptualHash, 8>& v) {
+  static const char* d = "0123456789abcdef";
+  std::string s;
+  for (const auto& h : v)
+    for (uint8_t b : h.bits) {
+      s += d[b >> 4];
+      s += d[b & 15];
+    }
+  return s;
+}
+
+bool FromHex(const std::string& s, std::array<PerceptualHash, 8>* v) {
+  if (s.size() != 8 * 64) return false;
+  auto nib = [](char c) { return c >= 'a' ? c - 'a' + 10 : c - '0'; };
+  for (size_t t = 0; t < 8; ++t)
+    for (size_t i = 0; i < 32; ++i) (*v)[t].bits[i] = uint8_t(nib(s[t * 64 + i * 2]) << 4 | nib(s[t * 64 + i * 2 + 1]));
+  return true;
+}
+
+// Hamming distance of two 256-bit hashes.
+int Bits(const PerceptualHash& a, const PerceptualHash& b) { return HammingDistance(a, b); }
+
+// The hashes of an image file, or of image bytes when `bytes` is set (`path` is then only a label).
+Result<PictureHash> HashFile(const std::string& path, const EmbedOptions& embed, const std::string* bytes = nullptr) {
+  DecodeOptions d;
+  d.max_pixels = embed.max_pixels;
+  d.max_file_bytes = embed.max_file_bytes;
+  d.draft_width = d.draft_height = 64;
+  DOPPEL_ASSIGN_OR_RETURN(DecodedImage img, bytes ? DecodeImageBuffer(*bytes, path, d) : DecodeImageFile(path, d));
+  PictureHash h;
+  DOPPEL_ASSIGN_OR_RETURN(h.variants, ComputeDihedralHashes(img.rgb));
+  h.hash = h.variants[0];
+  std::string data = std::to_string(img.source_width) + "x" + std::to_string(img.source_height) + ":" +
+                     std::to_string(img.draft_scale) + ":";
+  data.append(reinterpret_cast<const char*>(img.rgb.pixels.data()), img.rgb.pixels.size());
+  h.pixels = Sha256Hex(data);
+  return h;
+}
+
+Entity HashEntity(int64_t id, const PictureHash& h) {
+  Entity e;
+  e.id = id;
+  e.binary_vector.assign(h.hash.bits.begin(), h.hash.bits.end());
+  e.fields["quality"] = int64_t(h.hash.quality);
+  e.fields["pixels"] = h.pixels;
+  e.fields["variants"] = Hex(h.variants);
+  return e;
+}
+
+// Hashes `todo` (id -> path) on a few threads; failures (a file gone or changed) are skipped.
+std::vector<Entity> HashMany(const std::vector<std::pair<int64_t, std::string>>& todo, const EmbedOptions& embed,
+                             const std::function<bool()>& cancelled) {
+  std::vector<Entity> out(todo.size());
+  std::vector<char> ok(todo.size(), 0);
+  std::atomic<size_t> next{0};
+  const unsigned threads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> ts;
+  for (unsigned t = 0; t < threads; ++t)
+    ts.emplace_back([&] {
+      for (size_t i; (i = next++) < todo.size();) {
+        if (cancelled && cancelled()) return;
+        auto h = HashFile(todo[i].second, embed);
+        if (!h.ok()) continue;
+        out[i] = HashEntity(todo[i].first, *h);
+        ok[i] = 1;
+      }
+    });
+  for (auto& t : ts) t.join();
+  std::vector<Entity> done;
+  for (size_t i = 0; i < todo.size(); ++i)
+    if (ok[i]) done.push_back(std::move(out[i]));
+  return done;
+}
+
+// One path per picture id (the smallest), from the catalog.
+Result<std::map<int64_t, std::string>> PathsById(FileCatalog* catalog) {
+  DOPPEL_ASSIGN_OR_RETURN(auto files, catalog->LoadFiles());
+  std::map<int64_t, std::string> out;
+  for (const auto& [path, r] : files) {
+    auto [it, inserted] = out.emplace(r.id, path);
+    if (!inserted && path < it->second) it->second = path;
+  }
+  return out;
+}
+
+std::string StringField(const std::map<std::string, FieldValue>& f, const char* name) {
+  auto it = f.find(name);
+  return it != f.end() && std::holds_alternative<std::string>(it->second) ? std::get<std::string>(it->second) : "";
+}
+int64_t IntField(const std::map<std::string, FieldValue>& f, const char* name) {
+  auto it = f.find(name);
+  return it != f.end() && std::holds_alternative<int64_t>(it->second) ? std::get<int64_t>(it->second) : 0;
+}
+
+}  // namespace
+
+const char* DuplicateTierName(DuplicateTier t) {
+  switch (t) {
+    case DuplicateTier::kExact: return "exact";
+    case DuplicateTier::kNearCopy: return "near-copy";
+    case DuplicateTier::kSimilar: return "similar";
+  }
+  return "similar";
+}
+
+Result<DuplicateTier> ParseDuplicateTier(const std::string& s) {
+  for (DuplicateTier t : {DuplicateTier::kExact, DuplicateTier::kNearCopy, DuplicateTier::kSimilar})
+    if (s == DuplicateTierName(t)) return t;
+  return Status::InvalidArgument("tier '" + s + "': use exact, near-copy or similar");
+}
+
+Status Engine::Impl::UpdateHashes(const std::function<bool()>& cancelled) {
+  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, HashCollection(store.get(), true));
+  DOPPEL_ASSIGN_OR_RETURN(auto paths, PathsById(catalog.get()));
+  QueryRequest q;
+  q.output_fields = {"id"};
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> have, c->Query(q));
+  std::set<int64_t> hashed;
+  std::vector<int64_t> stale;
+  for (const auto& e : have) {
+    hashed.insert(e.id);
+    if (!paths.count(e.id)) stale.push_back(e.id);
+  }
+  if (!stale.empty()) DOPPEL_RETURN_IF_ERROR(c->Delete(stale).status());
+  std::vector<std::pair<int64_t, std::string>> todo;
+  for (const auto& [id, path] : paths)
+    if (!hashed.count(id)) todo.emplace_back(id, path);
+  EmbedOptions embed;
+  for (size_t at = 0; at < todo.size(); at += kBatch) {
+    if (cancelled && cancelled()) break;
+    std::vector<std::pair<int64_t, std::string>> part(todo.begin() + at,
+                                                      todo.begin() + std::min(todo.size(), at + kBatch));
+    std::vector<Entity> es = HashMany(part, embed, cancelled);
+    if (!es.empty()) DOPPEL_RETURN_IF_ERROR(c->Upsert(es).status());
+  }
+  return Status::OK();
+}
+
+Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOptions& o) {
+  if (o.max_group < 2) return Status::InvalidArgument("max_group must be at least 2");
+  if (o.near_copy_radius < 0 || o.near_copy_radius > kPerceptualHashBits)
+    return Status::InvalidArgument("the near-copy radius must be in 0..256 bits");
+  DOPPEL_ASSIGN_OR_RETURN(std::string name, ResolveModelName(o.model));
+  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
+  const bool smaller_better = coll->schema().metric == Metric::kL2;
+  QueryRequest all;
+  all.output_fields = {"vector", "path", "width", "height", "size", "format", "mtime"};
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> es, coll->Query(all));
+  const size_t n = es.size();
+  std::unordered_map<int64_t, size_t> index_of;
+  for (size_t i = 0; i < n; ++i) index_of[es[i].id] = i;
+
+  // The hashes: the stored ones, and in memory for pictures without one.
+  std::vector<PictureHash> hashes(n);
+  std::vector<char> has_hash(n, 0);
+  if (auto hc = HashCollection(impl_->store.get(), false); hc.ok()) {
+    QueryRequest q;
+    q.output_fields = {"quality", "pixels", "variants"};
+    DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> rows, (*hc)->Query(q));
+    for (auto& r : rows) {
+      auto it = index_of.find(r.id);
+      if (it == index_of.end()) continue;
+      PictureHash& ph = hashes[it->second];
+      if (!FromHex(StringField(r.fields, "variants"), &ph.variants)) continue;
+      ph.hash = ph.variants[0];
+      ph.hash.quality = static_cast<int>(IntField(r.fields, "quality"));
+      ph.pixels = StringField(r.fields, "pixels");
+      has_hash[it->second] = 1;
+    }
+  }
+  {
+    std::vector<std::pair<int64_t, std::string>> todo;
+    for (size_t i = 0; i < n; ++i)
+      if (!has_hash[i]) todo.emplace_back(es[i].id, StringField(es[i].fields, "path"));
+    for (auto& e : HashMany(todo, options_.embed, nullptr)) {
+      size_t i = index_of[e.id];
+      if (!FromHex(std::get<std::string>(e.fields["variants"]), &hashes[i].variants)) continue;
+      hashes[i].hash = hashes[i].variants[0];
+      hashes[i].hash.quality = static_cast<int>(std::get<int64_t>(e.fields["quality"]));
+      hashes[i].pixels = std::get<std::string>(e.fields["pixels"]);
+      has_hash[i] = 1;
+    }
+  }
+
+  // Candidates of each picture: neighbour -> (tier, distance, transform); the strongest tier wins.
+  struct Candidate {
+    DuplicateTier tier;
+    float distance;
+    int transform;
+  };
+  std::vector<std::map<size_t, Candidate>> cand(n);
+  auto offer = [&](size_t i, size_t j, Candidate c) {
+    if (i == j) return;
+    auto [it, inserted] = cand[i].emplace(j, c);
+    if (!inserted && (c.tier < it->second.tier || (c.tier == it->second.tier && c.distance < it->second.distance)))
+      it->second = c;
+  };
+  // exact: the same decoded pixels.
+  std::unordered_map<std::string, std::vector<size_t>> by_pixels;
+  for (size_t i = 0; i < n; ++i)
+    if (has_hash[i] && !hashes[i].pixels.empty()) by_pixels[hashes[i].pixels].push_back(i);
+  for (const auto& [px, members] : by_pixels)
+    for (size_t a : members)
+      for (size_t b : members) offer(a, b, {DuplicateTier::kExact, 0.f, 0});
+  // near-copy: j is a near-copy of i when j's hash is within the radius of one of i's 8 variants (j = t(i)).
+  // Exhaustive over the hashes in memory (8 x 4 popcounts a pair): fine to ~100k pictures; the hash collection's
+  // Hamming index is the way beyond.
+  if (o.min_tier >= DuplicateTier::kNearCopy) {
+    std::vector<size_t> good;
+    for (size_t i = 0; i < n; ++i)
+      if (has_hash[i] && hashes[i].hash.quality >= o.min_quality) good.push_back(i);
+    for (size_t a = 0; a < good.size(); ++a)
+      for (size_t b = 0; b < good.size(); ++b) {
+        if (a == b) continue;
+        const size_t i = good[a], j = good[b];
+        int best = kPerceptualHashBits + 1, best_t = 0;
+        for (int t = 0; t < 8; ++t) {
+          int d = Bits(hashes[i].variants[size_t(t)], hashes[j].hash);
+          if (d < best) best = d, best_t = t;
+        }
+        if (best <= o.near_copy_radius) offer(i, j, {DuplicateTier::kNearCopy, float(best), best_t});
+      }
+  }
+  // similar: the model's neighbours, 256 pictures a search.
+  const int k = o.max_group + 1;
+  if (o.min_tier >= DuplicateTier::kSimilar) {
+    const int dim = coll->schema().dim;
+    for (size_t start = 0; start < n; start += kBatch) {
+      const size_t end = std::min(n, start + kBatch);
+      SearchRequest req;
+      req.queries.reserve((end - start) * size_t(dim));
+      for (size_t i = start; i < end; ++i) req.queries.insert(req.queries.end(), es[i].vector.begin(), es[i].vector.end());
+      req.k = k;
+      DOPPEL_ASSIGN_OR_RETURN(SearchResults res, coll->Search(req));
+      for (size_t qi = 0; qi < res.size(); ++qi)
+        for (const auto& h : res[qi]) {
+          const bool close = smaller_better ? h.distance <= o.similar_threshold : h.distance >= o.similar_threshold;
+          auto it = index_of.find(h.id);
+          if (close && it != index_of.end()) offer(start + qi, it->second, {DuplicateTier::kSimilar, h.distance, 0});
+        }
+    }
+  }
+
+  // Representatives in keeper order: the largest resolution, then the largest file, then the path.
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  auto pixels_of = [&](size_t i) { return IntField(es[i].fields, "width") * IntField(es[i].fields, "height"); };
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (pixels_of(a) != pixels_of(b)) return pixels_of(a) > pixels_of(b);
+    const int64_t sa = IntField(es[a].fields, "size"), sb = IntField(es[b].fields, "size");
+    if (sa != sb) return sa > sb;
+    return StringField(es[a].fields, "path") < StringField(es[b].fields, "path");
+  });
+  auto member = [&](size_t i, DuplicateTier tier, float distance, int transform) {
+    DuplicateMember m;
+    m.hit.id = es[i].id;
+    m.hit.distance = distance;
+    m.hit.path = StringField(es[i].fields, "path");
+    m.hit.fields = es[i].fields;
+    m.hit.fields.erase("vector");
+    m.tier = tier;
+    if (tier == DuplicateTier::kNearCopy) m.transform = DihedralName(static_cast<Dihedral>(transform));
+    return m;
+  };
+  std::vector<char> grouped(n, 0);
+  std::vector<DuplicateGroup> out;
+  for (size_t rep : order) {
+    if (grouped[rep]) continue;
+    std::vector<std::pair<size_t, Candidate>> picks;
+    for (const auto& [j, c] : cand[rep])
+      if (!grouped[j]) picks.emplace_back(j, c);
+    DuplicateGroup g;
+    g.members.push_back(member(rep, DuplicateTier::kExact, 0.f, 0));
+    // The same picture under its other paths: exact copies of the representative.
+    auto paths = impl_->catalog->PathsOf(es[rep].id);
+    if (paths.ok())
+      for (const auto& p : *paths)
+        if (p != g.members[0].hit.path && int(g.members.size()) < o.max_group) {
+          DuplicateMember same = g.members[0];
+          same.hit.path = p;
+          same.hit.fields["path"] = p;
+          g.members.push_back(std::move(same));
+        }
+    std::sort(picks.begin(), picks.end(), [](const auto& a, const auto& b) {
+      if (a.second.tier != b.second.tier) return a.second.tier < b.second.tier;
+      return a.second.distance < b.second.distance;
+    });
+    for (const auto& [j, c] : picks) {
+      if (int(g.members.size()) >= o.max_group) break;
+      g.members.push_back(member(j, c.tier, c.distance, c.transform));
+      grouped[j] = 1;
+    }
+    grouped[rep] = 1;
+    if (g.members.size() >= 2) out.push_back(std::move(g));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const DuplicateGroup& a, const DuplicateGroup& b) {
+    return a.members.size() > b.members.size();
+  });
+  for (auto& g : out)
+    for (size_t r = 0; r < g.members.size(); ++r) g.members[r].hit.rank = static_cast<int>(r + 1);
+  return out;
+}
+
+Result<std::vector<DuplicateMember>> Engine::FindCopies(const SearchQuery& q, DuplicateTier tier, int radius, int k) {
+  if (tier == DuplicateTier::kSimilar) return Status::InvalidArgument("FindCopies: use Search for the similar tier");
+  if (k < 1) return Status::InvalidArgument("k must be at least 1");
+  PictureHash query;
+  if (!q.image_file.empty() || !q.upload.empty()) {
+    const std::string label = q.image_file.empty() ? q.upload_name : q.image_file;
+    DOPPEL_ASSIGN_OR_RETURN(query, HashFile(label, options_.embed, q.image_file.empty() ? &q.upload : nullptr));
+  } else {
+    int64_t id = q.id;
+    if (!q.indexed_path.empty()) {
+      auto r = impl_->catalog->Find(fs::absolute(q.indexed_path).lexically_normal().string());
+      if (!r.ok() || !*r) return Status::NotFound(q.indexed_path + ": not an indexed path");
+      id = (*r)->id;
+    }
+    if (id == 0) return Status::InvalidArgument("give an image, an upload, an id or an indexed path");
+    DOPPEL_ASSIGN_OR_RETURN(std::vector<std::string> paths, impl_->catalog->PathsOf(id));
+    if (paths.empty()) return Status::NotFound("no indexed picture with id " + std::to_string(id));
+    DOPPEL_ASSIGN_OR_RETURN(query, HashFile(paths[0], options_.embed));
+  }
+  if (tier == DuplicateTier::kNearCopy && query.hash.quality < kMinHashQuality)
+    return Status::InvalidArgument("the query image is too flat for a reliable near-copy hash (quality " +
+                                   std::to_string(query.hash.quality) + ", the least is " +
+                                   std::to_string(kMinHashQuality) + ")");
+  auto hc = HashCollection(impl_->store.get(), false);
+  if (!hc.ok()) return std::vector<DuplicateMember>{};  // nothing hashed yet
+  SearchRequest req;
+  for (const auto& v : query.variants) req.binary_queries.insert(req.binary_queries.end(), v.bits.begin(), v.bits.end());
+  req.k = std::max(k, 16);
+  req.output_fields = {"quality", "pixels"};
+  DOPPEL_ASSIGN_OR_RETURN(SearchResults res, (*hc)->Search(req));
+  std::map<int64_t, std::pair<int, int>> best;  // id -> (bits, transform)
+  for (size_t t = 0; t < res.size(); ++t)
+    for (const auto& h : res[t]) {
+      const bool same_pixels = StringField(h.fields, "pixels") == query.pixels;
+      if (tier == DuplicateTier::kExact && !same_pixels) continue;
+      if (tier == DuplicateTier::kNearCopy &&
+          (h.distance > radius || IntField(h.fields, "quality") < kMinHashQuality))
+        continue;
+      auto [it, inserted] = best.emplace(h.id, std::make_pair(int(h.distance), int(t)));
+      if (!inserted && int(h.distance) < it->second.first) it->second = {int(h.distance), int(t)};
+    }
+  std::vector<DuplicateMember> out;
+  for (const auto& [id, d] : best) {
+    DuplicateMember m;
+    m.hit.id = id;
+    m.hit.distance = float(d.first);
+    auto paths = impl_->catalog->PathsOf(id);
+    if (paths.ok() && !paths->empty()) m.hit.path = (*paths)[0];
+    m.tier = tier;
+    m.transform = DihedralName(static_cast<Dihedral>(d.second));
+    out.push_back(std::move(m));
+  }
+  std::sort(out.begin(), out.end(), [](const DuplicateMember& a, const DuplicateMember& b) {
+    return a.hit.distance != b.hit.distance ? a.hit.distance < b.hit.distance : a.hit.id < b.hit.id;
+  });
+  if (int(out.size()) > k) out.resize(size_t(k));
+  for (size_t i = 0; i < out.size(); ++i) out[i].hit.rank = int(i + 1);
+  return out;
+}
+
+}  // namespace doppel

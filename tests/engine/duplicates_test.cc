@@ -1,0 +1,183 @@
+// Engine::FindDuplicates: tiers (exact pixels, near-copies in any rotation or mirror, similar), the transform
+// found, flat images kept out of the near-copy tier, representative groups that do not chain, the group size cap,
+// hashes kept in step with removals.
+#include <gtest/gtest.h>
+#include <vips/vips.h>
+
+#include <set>
+
+#include "doppel/image/decode.h"
+#include "doppel/image/phash.h"
+#include "engine/engine_fixture.h"
+
+namespace doppel {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Duplicates : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::WriteRandomModel(dir_.file("m.onnx"), 1);
+    EngineOptions o;
+    o.data_dir = dir_.file("data");
+    auto e = Engine::Open(o);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    engine_ = std::move(*e);
+    ASSERT_TRUE(engine_->AddModel("m", dir_.file("m.onnx"), testing::RandomModelSpec()).ok());
+    fs::create_directories(dir_.file("imgs"));
+  }
+  ImageU8 Photo(size_t i, int width) {
+    auto photos = testing::SamplePhotos(i + 1);
+    DecodeOptions d;
+    auto img = DecodeImageFile(photos[i], d);
+    EXPECT_TRUE(img.ok());
+    ImageU8 out(width, width * img->rgb.height / img->rgb.width, 3);
+    // Nearest-neighbour resample: enough to make a distinct size.
+    for (int y = 0; y < out.height; ++y)
+      for (int x = 0; x < out.width; ++x)
+        for (int c = 0; c < 3; ++c)
+          out.at(x, y, c) = img->rgb.at(x * img->rgb.width / out.width, y * img->rgb.height / out.height, c);
+    return out;
+  }
+  std::string Write(const ImageU8& img, const std::string& name, int q = 90) {
+    std::string p = dir_.file("imgs/" + name);
+    testing::WriteImage(img, p, q);
+    return p;
+  }
+  std::vector<DuplicateGroup> Find(DuplicateTier min_tier, float threshold = kSimilarThreshold) {
+    auto s = engine_->Index({dir_.file("imgs")}, IndexOptions());
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    DuplicateOptions o;
+    o.min_tier = min_tier;
+    o.similar_threshold = threshold;
+    auto g = engine_->FindDuplicates(o);
+    EXPECT_TRUE(g.ok()) << g.status().ToString();
+    return g.ok() ? *g : std::vector<DuplicateGroup>{};
+  }
+  static std::string Name(const DuplicateMember& m) { return fs::path(m.hit.path).filename().string(); }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(Duplicates, RotatedAndMirroredCopiesAreNearCopiesWithTheirTransform) {
+  ImageU8 big = Photo(0, 640);
+  Write(big, "original.jpg");
+  ImageU8 small = Photo(0, 480);  // smaller: the original is the representative (largest resolution)
+  Write(ApplyDihedral(small, Dihedral::kRot90), "turned.jpg");
+  Write(ApplyDihedral(small, Dihedral::kMirror), "mirrored.jpg");
+  Write(ApplyDihedral(small, Dihedral::kRot180), "upside-down.jpg");
+  Write(small, "recompressed.jpg", 20);
+  Write(Photo(3, 640), "other.jpg");  // another photo
+  auto groups = Find(DuplicateTier::kNearCopy);
+  ASSERT_EQ(groups.size(), 1u);
+  const auto& g = groups[0].members;
+  ASSERT_EQ(g.size(), 5u) << "the original and its four copies, not the other photo";
+  EXPECT_EQ(Name(g[0]), "original.jpg");
+  std::map<std::string, std::string> transform;
+  for (size_t i = 1; i < g.size(); ++i) {
+    EXPECT_EQ(g[i].tier, DuplicateTier::kNearCopy) << Name(g[i]);
+    EXPECT_LE(g[i].hit.distance, kNearCopyRadius);
+    transform[Name(g[i])] = g[i].transform;
+  }
+  EXPECT_EQ(transform["turned.jpg"], DihedralName(Dihedral::kRot90));
+  EXPECT_EQ(transform["mirrored.jpg"], DihedralName(Dihedral::kMirror));
+  EXPECT_EQ(transform["upside-down.jpg"], DihedralName(Dihedral::kRot180));
+  EXPECT_EQ(transform["recompressed.jpg"], DihedralName(Dihedral::kIdentity));
+}
+
+TEST_F(Duplicates, SamePixelsInTwoFormatsAreExactAndFlatImagesAreNotNearCopies) {
+  ImageU8 p = Photo(1, 320);
+  Write(p, "picture.png");
+  // The same pixels as lossless WebP: other bytes, other content id, same decoded pixels.
+  VipsImage* v = vips_image_new_from_memory_copy(p.pixels.data(), p.pixels.size(), p.width, p.height, 3,
+                                                 VIPS_FORMAT_UCHAR);
+  ASSERT_NE(v, nullptr);
+  ASSERT_EQ(vips_webpsave(v, dir_.file("imgs/picture.webp").c_str(), "lossless", TRUE, nullptr), 0);
+  g_object_unref(v);
+  // Two different flat images: a naive hash calls them identical; the quality score keeps them out.
+  ImageU8 blue(300, 200, 3), grey(300, 200, 3);
+  for (int y = 0; y < 200; ++y)
+    for (int x = 0; x < 300; ++x) {
+      blue.at(x, y, 0) = 20, blue.at(x, y, 1) = 40, blue.at(x, y, 2) = 200;
+      grey.at(x, y, 0) = grey.at(x, y, 1) = grey.at(x, y, 2) = uint8_t(120 + (x + y) % 2);
+    }
+  Write(blue, "blue.png");
+  Write(grey, "grey.png");
+  auto groups = Find(DuplicateTier::kNearCopy);
+  ASSERT_EQ(groups.size(), 1u);
+  ASSERT_EQ(groups[0].members.size(), 2u);
+  std::set<std::string> names = {Name(groups[0].members[0]), Name(groups[0].members[1])};
+  EXPECT_EQ(names, (std::set<std::string>{"picture.png", "picture.webp"}));
+  EXPECT_EQ(groups[0].members[1].tier, DuplicateTier::kExact);
+  auto exact_only = engine_->FindDuplicates([] {
+    DuplicateOptions o;
+    o.min_tier = DuplicateTier::kExact;
+    return o;
+  }());
+  ASSERT_TRUE(exact_only.ok());
+  EXPECT_EQ(exact_only->size(), 1u);
+}
+
+TEST_F(Duplicates, GroupsDoNotChainAndRespectTheirSize) {
+  // A and C are different photos, B their blend: B is close to both, A and C are far apart.
+  ImageU8 a = Photo(0, 400), c = Photo(2, 400);
+  ImageU8 b = a;
+  const int h = std::min(a.height, c.height);
+  a.height = c.height = b.height = h;
+  a.pixels.resize(size_t(400) * h * 3);
+  c.pixels.resize(a.pixels.size());
+  b.pixels.resize(a.pixels.size());
+  for (size_t i = 0; i < b.pixels.size(); ++i) b.pixels[i] = uint8_t((a.pixels[i] + c.pixels[i]) / 2);
+  Write(a, "a.png");
+  Write(b, "b.png");
+  Write(c, "c.png");
+  auto s = engine_->Index({dir_.file("imgs")}, IndexOptions());
+  ASSERT_TRUE(s.ok());
+  auto dist = [&](const std::string& x, const std::string& y) {
+    SearchQuery q;
+    q.indexed_path = dir_.file("imgs/" + x);
+    SearchOptions so;
+    so.k = 3;
+    auto hits = engine_->Search(q, "", so);
+    for (const auto& hit : *hits)
+      if (fs::path(hit.path).filename() == y) return hit.distance;
+    return 1e9f;
+  };
+  const float ab = dist("a.png", "b.png"), bc = dist("b.png", "c.png"), ac = dist("a.png", "c.png");
+  ASSERT_LT(std::max(ab, bc), ac) << "the blend is closer to each than they are to each other";
+  const float threshold = (std::max(ab, bc) + ac) / 2;  // joins a-b and b-c, not a-c
+  DuplicateOptions o;
+  o.similar_threshold = threshold;
+  auto groups = engine_->FindDuplicates(o);
+  ASSERT_TRUE(groups.ok());
+  for (const auto& g : *groups) {
+    std::set<std::string> names;
+    for (const auto& m : g.members) names.insert(Name(m));
+    EXPECT_FALSE(names.count("a.png") && names.count("c.png")) << "a chain a~b~c became one group";
+    for (size_t i = 1; i < g.members.size(); ++i) EXPECT_LE(g.members[i].hit.distance, threshold);
+  }
+  // With a threshold that joins everything, the cap holds.
+  o.similar_threshold = 4;
+  o.max_group = 2;
+  groups = engine_->FindDuplicates(o);
+  ASSERT_TRUE(groups.ok());
+  for (const auto& g : *groups) EXPECT_LE(g.members.size(), 2u);
+}
+
+TEST_F(Duplicates, HashesFollowRemovals) {
+  ImageU8 p = Photo(0, 400);
+  const std::string x = Write(p, "x.png");
+  Write(ApplyDihedral(p, Dihedral::kRot270), "y.png");
+  ASSERT_EQ(Find(DuplicateTier::kNearCopy).size(), 1u);
+  ASSERT_TRUE(engine_->RemovePaths({x}).ok());
+  DuplicateOptions o;
+  o.min_tier = DuplicateTier::kNearCopy;
+  auto after = engine_->FindDuplicates(o);
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->empty()) << "a removed picture leaves no group behind";
+}
+
+}  // namespace
+}  // namespace doppel
