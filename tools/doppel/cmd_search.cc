@@ -292,7 +292,7 @@ void RegisterSearch(CLI::App& app, Action* action) {
   dup->add_option("--min-tier", da->min_tier, "weakest tier shown: exact, near-copy or similar (default similar)");
   dup->add_option("--threshold", da->options.similar_threshold,
                   "similar tier: largest distance (L2 metric: squared, on unit vectors) or smallest similarity "
-                  "(IP/COSINE) to the representative (default 0.05)");
+                  "(IP/COSINE) to the representative (default 0.009, calibrated for the built-in default model)");
   dup->add_option("--radius", da->options.near_copy_radius,
                   "near-copy tier: largest Hamming distance of the 256-bit hashes (default " +
                       std::to_string(kNearCopyRadius) + ")");

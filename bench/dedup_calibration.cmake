@@ -1,0 +1,1 @@
+doppel_add_bench(dedup_calibration doppel_engine doppel_image PkgConfig::VIPS)
