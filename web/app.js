@@ -397,7 +397,7 @@ async function findDuplicates() {
         ...h, rank: j + 1, width: (h.fields || {}).width, height: (h.fields || {}).height,
       }, (article, meta) => {
         if (j === 0) {
-          meta.prepend(el('strong', { text: 'keep (largest)' }));
+          meta.prepend(el('strong', { text: 'keep (' + g.keep_rule + ')' }));
           return;
         }
         const what = h.tier + (h.transform && h.transform !== 'identity' ? ' · ' + h.transform : '');

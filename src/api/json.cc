@@ -97,7 +97,7 @@ json ToJson(const std::vector<DuplicateGroup>& groups) {
       if (!m.transform.empty()) j["transform"] = m.transform;
       members.push_back(std::move(j));
     }
-    a.push_back(json{{"members", members}});
+    a.push_back(json{{"members", members}, {"keep_rule", g.keep_rule}});
   }
   return json{{"groups", a}};
 }

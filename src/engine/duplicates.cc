@@ -202,6 +202,13 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
   if (o.max_group < 2) return Status::InvalidArgument("max_group must be at least 2");
   if (o.near_copy_radius < 0 || o.near_copy_radius > kPerceptualHashBits)
     return Status::InvalidArgument("the near-copy radius must be in 0..256 bits");
+  for (const auto& r : o.keep_rules) {
+    const bool known = r == "largest" || r == "biggest" || r == "oldest" || r == "newest" ||
+                       ((r.rfind("prefer:", 0) == 0 || r.rfind("avoid:", 0) == 0) && r.size() > r.find(':') + 1);
+    if (!known)
+      return Status::InvalidArgument("keeper rule '" + r + "': use largest, biggest, oldest, newest, prefer:TEXT or "
+                                     "avoid:TEXT");
+  }
   DOPPEL_ASSIGN_OR_RETURN(std::string name, ResolveModelName(o.model));
   DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
   const bool smaller_better = coll->schema().metric == Metric::kL2;
@@ -303,16 +310,30 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
     }
   }
 
-  // Representatives in keeper order: the largest resolution, then the largest file, then the path.
+  // Representatives in keeper order: the keeper rules, then the path.
+  auto pixels_of = [&](size_t i) { return IntField(es[i].fields, "width") * IntField(es[i].fields, "height"); };
+  // >0: a is the better keeper by `rule`, <0: b is, 0: the rule does not tell them apart.
+  auto by_rule = [&](const std::string& rule, size_t a, size_t b) -> int {
+    auto cmp = [](int64_t x, int64_t y) { return x > y ? 1 : x < y ? -1 : 0; };
+    if (rule == "largest") return cmp(pixels_of(a), pixels_of(b));
+    if (rule == "biggest") return cmp(IntField(es[a].fields, "size"), IntField(es[b].fields, "size"));
+    if (rule == "oldest") return cmp(IntField(es[b].fields, "mtime"), IntField(es[a].fields, "mtime"));
+    if (rule == "newest") return cmp(IntField(es[a].fields, "mtime"), IntField(es[b].fields, "mtime"));
+    const bool prefer = rule.rfind("prefer:", 0) == 0;
+    const std::string text = rule.substr(rule.find(':') + 1);
+    const bool ia = StringField(es[a].fields, "path").find(text) != std::string::npos;
+    const bool ib = StringField(es[b].fields, "path").find(text) != std::string::npos;
+    return (prefer ? 1 : -1) * (int(ia) - int(ib));
+  };
+  // The rule that decides between a and b ("path" when none does) and whether a wins.
+  auto decide = [&](size_t a, size_t b) -> std::pair<bool, std::string> {
+    for (const auto& r : o.keep_rules)
+      if (int c = by_rule(r, a, b); c != 0) return {c > 0, r};
+    return {StringField(es[a].fields, "path") < StringField(es[b].fields, "path"), "path"};
+  };
   std::vector<size_t> order(n);
   for (size_t i = 0; i < n; ++i) order[i] = i;
-  auto pixels_of = [&](size_t i) { return IntField(es[i].fields, "width") * IntField(es[i].fields, "height"); };
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    if (pixels_of(a) != pixels_of(b)) return pixels_of(a) > pixels_of(b);
-    const int64_t sa = IntField(es[a].fields, "size"), sb = IntField(es[b].fields, "size");
-    if (sa != sb) return sa > sb;
-    return StringField(es[a].fields, "path") < StringField(es[b].fields, "path");
-  });
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return a != b && decide(a, b).first; });
   auto member = [&](size_t i, DuplicateTier tier, float distance, int transform) {
     DuplicateMember m;
     m.hit.id = es[i].id;
@@ -353,7 +374,10 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
       grouped[j] = 1;
     }
     grouped[rep] = 1;
-    if (g.members.size() >= 2) out.push_back(std::move(g));
+    if (g.members.size() < 2) continue;
+    auto second = index_of.find(g.members[1].hit.id);
+    g.keep_rule = second == index_of.end() || second->second == rep ? "path" : decide(rep, second->second).second;
+    out.push_back(std::move(g));
   }
   std::stable_sort(out.begin(), out.end(), [](const DuplicateGroup& a, const DuplicateGroup& b) {
     return a.members.size() > b.members.size();

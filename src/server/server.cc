@@ -270,6 +270,16 @@ struct HttpServer::Impl {
     if (st.ok()) st = number("radius", 0, 256, &o.near_copy_radius);
     if (st.ok()) st = number("max_group", 2, 1000, &o.max_group);
     if (!st.ok()) return Fail(res, st);
+    if (req.has_param("keep_rules")) {
+      o.keep_rules.clear();
+      const std::string rules = req.get_param_value("keep_rules");
+      for (size_t at = 0; at <= rules.size();) {
+        size_t end = rules.find(',', at);
+        if (end == std::string::npos) end = rules.size();
+        if (end > at) o.keep_rules.push_back(rules.substr(at, end - at));
+        at = end + 1;
+      }
+    }
     if (req.has_param("min_tier")) {
       auto t = ParseDuplicateTier(req.get_param_value("min_tier"));
       if (!t.ok()) return Fail(res, Status::InvalidArgument("min_tier must be exact, near-copy or similar"));

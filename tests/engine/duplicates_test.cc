@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <vips/vips.h>
 
+#include <chrono>
 #include <set>
 
 #include "doppel/image/decode.h"
@@ -164,6 +165,38 @@ TEST_F(Duplicates, GroupsDoNotChainAndRespectTheirSize) {
   groups = engine_->FindDuplicates(o);
   ASSERT_TRUE(groups.ok());
   for (const auto& g : *groups) EXPECT_LE(g.members.size(), 2u);
+}
+
+TEST_F(Duplicates, KeeperRulesChooseTheCopyToKeepAndSayWhich) {
+  ImageU8 p = Photo(1, 480);
+  fs::create_directories(dir_.file("imgs/best"));
+  fs::create_directories(dir_.file("imgs/other"));
+  const std::string fine = Write(p, "other/fine.jpg", 95), rough = Write(p, "best/rough.jpg", 40);
+  // The rough copy is the older file.
+  fs::last_write_time(rough, fs::last_write_time(fine) - std::chrono::hours(24));
+  auto s = engine_->Index({dir_.file("imgs")}, IndexOptions());
+  ASSERT_TRUE(s.ok());
+  auto keeper = [&](std::vector<std::string> rules) -> std::pair<std::string, std::string> {
+    DuplicateOptions o;
+    o.min_tier = DuplicateTier::kNearCopy;
+    o.keep_rules = std::move(rules);
+    auto g = engine_->FindDuplicates(o);
+    EXPECT_TRUE(g.ok()) << g.status().ToString();
+    if (!g.ok() || g->size() != 1) return {"", ""};
+    return {Name((*g)[0].members[0]), (*g)[0].keep_rule};
+  };
+  EXPECT_EQ(keeper({"largest", "biggest"}), std::make_pair(std::string("fine.jpg"), std::string("biggest")))
+      << "same resolution: the larger file";
+  EXPECT_EQ(keeper({"oldest"}), std::make_pair(std::string("rough.jpg"), std::string("oldest")));
+  EXPECT_EQ(keeper({"prefer:/best/", "biggest"}), std::make_pair(std::string("rough.jpg"), std::string("prefer:/best/")));
+  EXPECT_EQ(keeper({"avoid:/other/"}), std::make_pair(std::string("rough.jpg"), std::string("avoid:/other/")));
+  DuplicateOptions bad;
+  bad.keep_rules = {"prettiest"};
+  auto r = engine_->FindDuplicates(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("'prettiest'"), std::string::npos);
+  // Nothing was applied: both files are still there.
+  EXPECT_TRUE(fs::exists(fine) && fs::exists(rough));
 }
 
 TEST_F(Duplicates, HashesFollowRemovals) {

@@ -213,6 +213,7 @@ struct DupArgs {
   EngineFlags engine;
   DuplicateOptions options;
   std::string min_tier = "similar";
+  std::string keep_rules;
   bool json = false;
 };
 
@@ -223,6 +224,15 @@ int RunDuplicates(const DupArgs& a) {
   if (!tier.ok()) return Fail("duplicates", tier.status());
   DuplicateOptions o = a.options;
   o.min_tier = *tier;
+  if (!a.keep_rules.empty()) {
+    o.keep_rules.clear();
+    for (size_t at = 0; at <= a.keep_rules.size();) {
+      size_t end = a.keep_rules.find(',', at);
+      if (end == std::string::npos) end = a.keep_rules.size();
+      if (end > at) o.keep_rules.push_back(a.keep_rules.substr(at, end - at));
+      at = end + 1;
+    }
+  }
   auto model = (*engine)->ResolveModelName(o.model);
   if (!model.ok()) return Fail("duplicates", model.status());
   o.model = *model;
@@ -242,7 +252,7 @@ int RunDuplicates(const DupArgs& a) {
     std::printf("\ngroup %d (%zu pictures)\n", ++n, g.members.size());
     for (size_t i = 0; i < g.members.size(); ++i) {
       const auto& m = g.members[i];
-      std::string what = i == 0 ? "keep?" : DuplicateTierName(m.tier);
+      std::string what = i == 0 ? "keep? (" + g.keep_rule + ")" : DuplicateTierName(m.tier);
       if (!m.transform.empty() && m.transform != "identity") what += " " + m.transform;
       std::string dist = i == 0 ? "" : m.tier == DuplicateTier::kNearCopy ? std::to_string(int(m.hit.distance)) + " bits"
                                                                            : std::to_string(m.hit.distance).substr(0, 6);
@@ -297,6 +307,9 @@ void RegisterSearch(CLI::App& app, Action* action) {
                   "near-copy tier: largest Hamming distance of the 256-bit hashes (default " +
                       std::to_string(kNearCopyRadius) + ")");
   dup->add_option("--max-group", da->options.max_group, "largest group, representative included (default 50)");
+  dup->add_option("--keep-rules", da->keep_rules,
+                  "how the copy to keep is chosen, rules in order: largest,biggest,oldest,newest,prefer:TEXT,"
+                  "avoid:TEXT (default largest,biggest; the path decides last); shown, never applied");
   dup->add_flag("--json", da->json, "print JSON");
   dup->callback([da, action] { *action = [da] { return RunDuplicates(*da); }; });
 }

@@ -180,6 +180,10 @@ struct DuplicateOptions {
   int near_copy_radius = kNearCopyRadius;
   int min_quality = kMinHashQuality;
   int max_group = 50;                            // members of a group, representative included
+  // Keeper rules, in order, until one prefers a copy: "largest" (resolution), "biggest" (file size), "oldest" /
+  // "newest" (mtime), "prefer:TEXT" / "avoid:TEXT" (a path containing TEXT). The path decides last. The rules only
+  // choose each group's representative (shown as the copy to keep); nothing is ever applied by them.
+  std::vector<std::string> keep_rules = {"largest", "biggest"};
 };
 
 struct DuplicateMember {
@@ -193,6 +197,7 @@ struct DuplicateMember {
 // another member, so groups do not chain.
 struct DuplicateGroup {
   std::vector<DuplicateMember> members;
+  std::string keep_rule;  // the keeper rule that chose members[0] over members[1] ("path" when no rule did)
 };
 
 struct EngineStatus {
