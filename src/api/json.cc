@@ -97,7 +97,9 @@ json ToJson(const std::vector<DuplicateGroup>& groups) {
       if (!m.transform.empty()) j["transform"] = m.transform;
       members.push_back(std::move(j));
     }
-    a.push_back(json{{"members", members}, {"keep_rule", g.keep_rule}});
+    json group{{"members", members}, {"keep_rule", g.keep_rule}};
+    if (!g.decision.empty()) group["decision"] = g.decision;
+    a.push_back(std::move(group));
   }
   return json{{"groups", a}};
 }

@@ -18,11 +18,14 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <filesystem>
 
 #include "doppel/image/decode.h"
 #include "doppel/image/phash.h"
+#include "doppel/util/file.h"
 #include "doppel/util/hash.h"
+#include <nlohmann/json.hpp>
 #include "engine_impl.h"
 
 namespace doppel {
@@ -154,7 +157,76 @@ int64_t IntField(const std::map<std::string, FieldValue>& f, const char* name) {
   return it != f.end() && std::holds_alternative<int64_t>(it->second) ? std::get<int64_t>(it->second) : 0;
 }
 
+// The decisions file: {"version": 1, "decisions": [{"ids": [...] (sorted), "keep": ID or null}]}.
+struct Decision {
+  std::vector<int64_t> ids;
+  int64_t keep = 0;  // 0: keep all (not duplicates)
+};
+
+std::string DecisionsPath(const std::string& data_dir) { return (fs::path(data_dir) / "duplicate-decisions.json").string(); }
+
+Result<std::vector<Decision>> LoadDecisions(const std::string& data_dir) {
+  std::vector<Decision> out;
+  const std::string path = DecisionsPath(data_dir);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return out;
+  DOPPEL_ASSIGN_OR_RETURN(std::string text, ReadFileBytes(path, int64_t(256) << 20));
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.contains("decisions") || !j["decisions"].is_array())
+    return Status::Corruption(path + ": not a decisions file");
+  for (const auto& d : j["decisions"]) {
+    Decision x;
+    if (!d.contains("ids") || !d["ids"].is_array()) return Status::Corruption(path + ": a decision without ids");
+    for (const auto& id : d["ids"]) x.ids.push_back(id.get<int64_t>());
+    if (d.contains("keep") && d["keep"].is_number_integer()) x.keep = d["keep"].get<int64_t>();
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+Status SaveDecisions(const std::string& data_dir, const std::vector<Decision>& ds) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& d : ds)
+    a.push_back({{"ids", d.ids}, {"keep", d.keep ? nlohmann::json(d.keep) : nlohmann::json(nullptr)}});
+  return WriteFileAtomic(DecisionsPath(data_dir), nlohmann::json{{"version", 1}, {"decisions", a}}.dump(1) + "\n");
+}
+
 }  // namespace
+
+Status Engine::DecideDuplicates(const std::vector<int64_t>& ids_in, DuplicateDecision decision, int64_t keep) {
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
+  std::vector<int64_t> ids(ids_in);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  if (ids.size() < 2) return Status::InvalidArgument("a decision names at least two different pictures");
+  if (decision == DuplicateDecision::kKeep && !std::binary_search(ids.begin(), ids.end(), keep))
+    return Status::InvalidArgument("the picture to keep (" + std::to_string(keep) + ") is not among the ids");
+  for (int64_t id : ids) {
+    DOPPEL_ASSIGN_OR_RETURN(std::vector<std::string> paths, impl_->catalog->PathsOf(id));
+    if (paths.empty()) return Status::NotFound("no indexed picture with id " + std::to_string(id));
+  }
+  std::lock_guard<std::mutex> wlock(impl_->write_mu);
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<Decision> ds, LoadDecisions(options_.data_dir));
+  ds.erase(std::remove_if(ds.begin(), ds.end(), [&](const Decision& d) { return d.ids == ids; }), ds.end());
+  ds.push_back({ids, decision == DuplicateDecision::kKeep ? keep : 0});
+  return SaveDecisions(options_.data_dir, ds);
+}
+
+Status Engine::ForgetDuplicateDecisions(const std::vector<int64_t>& ids) {
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
+  std::lock_guard<std::mutex> wlock(impl_->write_mu);
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<Decision> ds, LoadDecisions(options_.data_dir));
+  const size_t before = ds.size();
+  ds.erase(std::remove_if(ds.begin(), ds.end(),
+                          [&](const Decision& d) {
+                            for (int64_t id : ids)
+                              if (std::binary_search(d.ids.begin(), d.ids.end(), id)) return true;
+                            return false;
+                          }),
+           ds.end());
+  if (ds.size() == before) return Status::NotFound("no decision names these pictures");
+  return SaveDecisions(options_.data_dir, ds);
+}
 
 const char* DuplicateTierName(DuplicateTier t) {
   switch (t) {
@@ -218,6 +290,18 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
   const size_t n = es.size();
   std::unordered_map<int64_t, size_t> index_of;
   for (size_t i = 0; i < n; ++i) index_of[es[i].id] = i;
+  // Where each picture is now: the catalog's paths (a moved file keeps its entity, whose stored path is where it was
+  // first indexed); the stored path where this host's catalog does not know the picture (a shared Milvus store).
+  std::vector<int64_t> all_ids;
+  for (const auto& e : es) all_ids.push_back(e.id);
+  DOPPEL_ASSIGN_OR_RETURN(auto catalog_paths, impl_->catalog->PathsOfMany(all_ids));
+  for (auto& e : es) {
+    auto it = catalog_paths.find(e.id);
+    if (it != catalog_paths.end() && !it->second.empty()) {
+      std::sort(it->second.begin(), it->second.end());
+      e.fields["path"] = it->second[0];
+    }
+  }
 
   // The hashes: the stored ones, and in memory for pictures without one.
   std::vector<PictureHash> hashes(n);
@@ -310,7 +394,27 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
     }
   }
 
-  // Representatives in keeper order: the keeper rules, then the path.
+  // The user's decisions: pairs within a keep-all decision are never candidates; a picture chosen to keep leads
+  // its group (and that group is hidden unless show_decided).
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<Decision> decisions, LoadDecisions(options_.data_dir));
+  std::unordered_map<int64_t, std::vector<const Decision*>> decided;
+  for (const auto& d : decisions)
+    for (int64_t id : d.ids) decided[id].push_back(&d);
+  auto kept_all = [&](int64_t a, int64_t b) {
+    auto it = decided.find(a);
+    if (it == decided.end()) return false;
+    for (const Decision* d : it->second)
+      if (d->keep == 0 && std::binary_search(d->ids.begin(), d->ids.end(), b)) return true;
+    return false;
+  };
+  for (size_t i = 0; i < n; ++i)
+    for (auto it = cand[i].begin(); it != cand[i].end();)
+      it = kept_all(es[i].id, es[it->first].id) ? cand[i].erase(it) : std::next(it);
+  std::unordered_set<int64_t> keepers;
+  for (const auto& d : decisions)
+    if (d.keep) keepers.insert(d.keep);
+
+  // Representatives in keeper order: a picture the user chose to keep first, then the keeper rules, then the path.
   auto pixels_of = [&](size_t i) { return IntField(es[i].fields, "width") * IntField(es[i].fields, "height"); };
   // >0: a is the better keeper by `rule`, <0: b is, 0: the rule does not tell them apart.
   auto by_rule = [&](const std::string& rule, size_t a, size_t b) -> int {
@@ -327,6 +431,8 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
   };
   // The rule that decides between a and b ("path" when none does) and whether a wins.
   auto decide = [&](size_t a, size_t b) -> std::pair<bool, std::string> {
+    const bool ka = keepers.count(es[a].id) > 0, kb = keepers.count(es[b].id) > 0;
+    if (ka != kb) return {ka, "your decision"};
     for (const auto& r : o.keep_rules)
       if (int c = by_rule(r, a, b); c != 0) return {c > 0, r};
     return {StringField(es[a].fields, "path") < StringField(es[b].fields, "path"), "path"};
@@ -355,9 +461,8 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
     DuplicateGroup g;
     g.members.push_back(member(rep, DuplicateTier::kExact, 0.f, 0));
     // The same picture under its other paths: exact copies of the representative.
-    auto paths = impl_->catalog->PathsOf(es[rep].id);
-    if (paths.ok())
-      for (const auto& p : *paths)
+    if (auto paths = catalog_paths.find(es[rep].id); paths != catalog_paths.end())
+      for (const auto& p : paths->second)
         if (p != g.members[0].hit.path && int(g.members.size()) < o.max_group) {
           DuplicateMember same = g.members[0];
           same.hit.path = p;
@@ -375,6 +480,14 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
     }
     grouped[rep] = 1;
     if (g.members.size() < 2) continue;
+    // Resolved: a keep decision that names the representative and every other member.
+    for (const auto& d : decisions)
+      if (d.keep == g.members[0].hit.id &&
+          std::all_of(g.members.begin(), g.members.end(), [&](const DuplicateMember& m) {
+            return std::binary_search(d.ids.begin(), d.ids.end(), m.hit.id);
+          }))
+        g.decision = "keep " + std::to_string(d.keep);
+    if (!g.decision.empty() && !o.show_decided) continue;
     auto second = index_of.find(g.members[1].hit.id);
     g.keep_rule = second == index_of.end() || second->second == rep ? "path" : decide(rep, second->second).second;
     out.push_back(std::move(g));

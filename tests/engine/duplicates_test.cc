@@ -199,6 +199,49 @@ TEST_F(Duplicates, KeeperRulesChooseTheCopyToKeepAndSayWhich) {
   EXPECT_TRUE(fs::exists(fine) && fs::exists(rough));
 }
 
+TEST_F(Duplicates, DecisionsStickAcrossReindexAndMoves) {
+  ImageU8 p = Photo(0, 480);
+  Write(p, "a.jpg");
+  Write(ApplyDihedral(Photo(0, 400), Dihedral::kMirror), "b.jpg");
+  auto groups = Find(DuplicateTier::kNearCopy);
+  ASSERT_EQ(groups.size(), 1u);
+  std::vector<int64_t> ids;
+  for (const auto& m : groups[0].members) ids.push_back(m.hit.id);
+  // "Not duplicates": the group does not come back, not even after a move and a re-index.
+  ASSERT_TRUE(engine_->DecideDuplicates(ids, DuplicateDecision::kKeepAll).ok());
+  EXPECT_TRUE(Find(DuplicateTier::kNearCopy).empty());
+  fs::create_directories(dir_.file("imgs/moved"));
+  fs::rename(dir_.file("imgs/b.jpg"), dir_.file("imgs/moved/renamed.jpg"));
+  IndexOptions prune;
+  prune.prune = true;
+  ASSERT_TRUE(engine_->Index({dir_.file("imgs")}, prune).ok());
+  EXPECT_TRUE(Find(DuplicateTier::kNearCopy).empty()) << "the decision is by content, not by path";
+  // Forgetting brings it back; "keep the smaller one" resolves it, shown on request with that one first.
+  ASSERT_TRUE(engine_->ForgetDuplicateDecisions({ids[1]}).ok());
+  ASSERT_EQ(Find(DuplicateTier::kNearCopy).size(), 1u);
+  ASSERT_TRUE(engine_->DecideDuplicates(ids, DuplicateDecision::kKeep, ids[1]).ok());
+  {
+    auto again = Find(DuplicateTier::kNearCopy);
+    std::string seen;
+    for (const auto& g : again)
+      for (const auto& m : g.members) seen += std::to_string(m.hit.id) + " " + m.hit.path + "; ";
+    EXPECT_TRUE(again.empty()) << "a resolved group is not shown again: " << seen << " ids " << ids[0] << " " << ids[1];
+  }
+  DuplicateOptions o;
+  o.min_tier = DuplicateTier::kNearCopy;
+  o.show_decided = true;
+  auto shown = engine_->FindDuplicates(o);
+  ASSERT_TRUE(shown.ok());
+  ASSERT_EQ(shown->size(), 1u);
+  EXPECT_EQ((*shown)[0].members[0].hit.id, ids[1]);
+  EXPECT_EQ((*shown)[0].decision, "keep " + std::to_string(ids[1]));
+  EXPECT_EQ((*shown)[0].keep_rule, "your decision");
+  // Bad decisions are refused.
+  EXPECT_EQ(engine_->DecideDuplicates({ids[0]}, DuplicateDecision::kKeepAll).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(engine_->DecideDuplicates(ids, DuplicateDecision::kKeep, 12345).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(engine_->DecideDuplicates({ids[0], 999}, DuplicateDecision::kKeepAll).code(), Status::Code::kNotFound);
+}
+
 TEST_F(Duplicates, HashesFollowRemovals) {
   ImageU8 p = Photo(0, 400);
   const std::string x = Write(p, "x.png");

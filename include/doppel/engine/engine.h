@@ -184,7 +184,13 @@ struct DuplicateOptions {
   // "newest" (mtime), "prefer:TEXT" / "avoid:TEXT" (a path containing TEXT). The path decides last. The rules only
   // choose each group's representative (shown as the copy to keep); nothing is ever applied by them.
   std::vector<std::string> keep_rules = {"largest", "biggest"};
+  bool show_decided = false;  // also groups the user decided already (see DecideDuplicates), marked
 };
+
+// A user's decision about pictures found as duplicates, stored against their content ids (so it survives
+// re-indexing, moves and renames): kKeepAll = they are not duplicates of each other (never grouped again);
+// kKeep = keep this one (the group is resolved and shown only on request, this one as its representative).
+enum class DuplicateDecision { kKeepAll, kKeep };
 
 struct DuplicateMember {
   Hit hit;                         // the picture; hit.distance is the distance to the representative in `tier`
@@ -198,6 +204,7 @@ struct DuplicateMember {
 struct DuplicateGroup {
   std::vector<DuplicateMember> members;
   std::string keep_rule;  // the keeper rule that chose members[0] over members[1] ("path" when no rule did)
+  std::string decision;   // "" (undecided), or "keep <id>" for a group the user resolved (show_decided)
 };
 
 struct EngineStatus {
@@ -262,6 +269,10 @@ class Engine {
   // Indexed copies of one image (an outside file, an upload or an indexed picture): `tier` kExact (the same decoded
   // pixels) or kNearCopy (perceptual hashes within `radius` bits in any rotation/flip; member.transform says how the
   // query turns into the copy), closest first, at most `k`. A query image too flat to hash reliably is refused.
+  // Records a decision about `ids` (at least two; `keep` one of them for kKeep) in DATA/duplicate-decisions.json,
+  // durably. A new decision about the same ids replaces the old one. Forget removes every decision naming an id.
+  Status DecideDuplicates(const std::vector<int64_t>& ids, DuplicateDecision decision, int64_t keep = 0);
+  Status ForgetDuplicateDecisions(const std::vector<int64_t>& ids);
   Result<std::vector<DuplicateMember>> FindCopies(const SearchQuery& query, DuplicateTier tier, int radius, int k);
   // An indexed picture by id (NotFound when no path shows it any more).
   Result<Picture> GetPicture(int64_t id);
