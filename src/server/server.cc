@@ -219,13 +219,7 @@ struct HttpServer::Impl {
     Parsed p;
     Status st = ParseQuery(req, &p);
     if (!st.ok()) return Fail(res, st);
-    std::vector<std::string> names;
-    for (size_t a = 0; a <= p.models.size();) {
-      size_t b = p.models.find(',', a);
-      if (b == std::string::npos) b = p.models.size();
-      if (b > a) names.push_back(p.models.substr(a, b - a));
-      a = b + 1;
-    }
+    std::vector<std::string> names = api::SplitList(p.models);
     if (names.empty())
       for (const auto& m : engine->ListModels()) names.push_back(m.name);
     if (!TakeEmbedSlot(p, res)) return;
@@ -271,14 +265,7 @@ struct HttpServer::Impl {
     if (st.ok()) st = number("max_group", 2, 1000, &o.max_group);
     if (!st.ok()) return Fail(res, st);
     if (req.has_param("keep_rules")) {
-      o.keep_rules.clear();
-      const std::string rules = req.get_param_value("keep_rules");
-      for (size_t at = 0; at <= rules.size();) {
-        size_t end = rules.find(',', at);
-        if (end == std::string::npos) end = rules.size();
-        if (end > at) o.keep_rules.push_back(rules.substr(at, end - at));
-        at = end + 1;
-      }
+      o.keep_rules = api::SplitList(req.get_param_value("keep_rules"));
     }
     if (req.has_param("min_tier")) {
       auto t = ParseDuplicateTier(req.get_param_value("min_tier"));

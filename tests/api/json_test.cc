@@ -115,3 +115,16 @@ TEST(ApiSpec, SourcesApplyInOrder) {
 
 }  // namespace
 }  // namespace doppel
+
+namespace doppel {
+namespace {
+
+TEST(ApiSplitList, CommaListsIgnoreEmptyItems) {
+  EXPECT_EQ(api::SplitList("mobilenet_v2,inception_v3"), (std::vector<std::string>{"mobilenet_v2", "inception_v3"}));
+  EXPECT_EQ(api::SplitList(",largest,,prefer:/a,b/,"), (std::vector<std::string>{"largest", "prefer:/a", "b/"}));
+  EXPECT_TRUE(api::SplitList("").empty());
+  EXPECT_TRUE(api::SplitList(",,").empty());
+}
+
+}  // namespace
+}  // namespace doppel

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "compare_report.h"
 #include "doppel/engine/walk.h"
+#include "doppel/api/api.h"
 #include "doppel/api/json.h"
 #include "engine_flags.h"
 
@@ -253,15 +254,7 @@ int RunDuplicates(const DupArgs& a) {
   if (!tier.ok()) return Fail("duplicates", tier.status());
   DuplicateOptions o = a.options;
   o.min_tier = *tier;
-  if (!a.keep_rules.empty()) {
-    o.keep_rules.clear();
-    for (size_t at = 0; at <= a.keep_rules.size();) {
-      size_t end = a.keep_rules.find(',', at);
-      if (end == std::string::npos) end = a.keep_rules.size();
-      if (end > at) o.keep_rules.push_back(a.keep_rules.substr(at, end - at));
-      at = end + 1;
-    }
-  }
+  if (!a.keep_rules.empty()) o.keep_rules = api::SplitList(a.keep_rules);
   auto model = (*engine)->ResolveModelName(o.model);
   if (!model.ok()) return Fail("duplicates", model.status());
   o.model = *model;

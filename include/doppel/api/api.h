@@ -59,4 +59,7 @@ struct QueryInput {
 // InvalidArgument naming what is wrong: none or several kinds given, an image file from a remote caller, a bad id.
 Result<SearchQuery> BuildQuery(const QueryInput& input, Caller caller);
 
+// "a,b,,c" -> {"a", "b", "c"}: the comma-separated lists front ends take (model names, keeper rules).
+std::vector<std::string> SplitList(const std::string& text);
+
 }  // namespace doppel::api
