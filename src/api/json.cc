@@ -104,6 +104,21 @@ json ToJson(const std::vector<DuplicateGroup>& groups) {
   return json{{"groups", a}};
 }
 
+json ToJson(const TrashBatch& b) {
+  auto moves = [](const std::vector<TrashMove>& ms) {
+    json a = json::array();
+    for (const auto& m : ms) {
+      json j{{"id", m.id}, {"from", m.from}, {"bytes", m.bytes}};
+      if (!m.to.empty()) j["to"] = m.to;
+      if (!m.note.empty()) j["note"] = m.note;
+      a.push_back(std::move(j));
+    }
+    return a;
+  };
+  return json{{"name", b.name},   {"state", b.state},         {"created", b.created},     {"bytes", b.bytes},
+              {"reindexed", b.reindexed}, {"moves", moves(b.moves)}, {"skipped", moves(b.skipped)}};
+}
+
 json SearchJson(const std::string& model, const std::vector<Hit>& hits) {
   return json{{"model", model}, {"hits", ToJson(hits)}};
 }

@@ -13,6 +13,7 @@
 // searches (256 pictures a request), so the cost is two searches per picture, not a matrix.
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <atomic>
 #include <map>
 #include <set>
@@ -25,7 +26,7 @@
 #include "doppel/image/phash.h"
 #include "doppel/util/file.h"
 #include "doppel/util/hash.h"
-#include <nlohmann/json.hpp>
+#include "decisions.h"
 #include "engine_impl.h"
 
 namespace doppel {
@@ -83,7 +84,6 @@ bool FromHex(const std::string& s, std::array<PerceptualHash, 8>* v) {
 }
 
 // Hamming distance of two 256-bit hashes.
-int Bits(const PerceptualHash& a, const PerceptualHash& b) { return HammingDistance(a, b); }
 
 // The hashes of an image file, or of image bytes when `bytes` is set (`path` is then only a label).
 Result<PictureHash> HashFile(const std::string& path, const EmbedOptions& embed, const std::string* bytes = nullptr) {
@@ -137,6 +137,65 @@ std::vector<Entity> HashMany(const std::vector<std::pair<int64_t, std::string>>&
   return done;
 }
 
+// The inverse of a rotation/flip (Dihedral order): rot90 and rot270 undo each other; the rest undo themselves.
+int InverseDihedral(int t) {
+  if (t == int(Dihedral::kRot90)) return int(Dihedral::kRot270);
+  if (t == int(Dihedral::kRot270)) return int(Dihedral::kRot90);
+  return t;
+}
+
+struct NearPair {
+  size_t i, j;  // i < j in `good` order
+  int bits;
+  int transform;  // j = transform(i)
+};
+
+// Every pair of `good` pictures within `radius` bits in some rotation/flip, on all cores.
+std::vector<NearPair> NearCopyPairs(const std::vector<PictureHash>& hashes, const std::vector<size_t>& good, int radius) {
+  struct Words {
+    uint64_t w[4];
+  };
+  auto words = [](const PerceptualHash& h) {
+    Words x;
+    static_assert(sizeof(x.w) == sizeof(h.bits), "256-bit hashes");
+    std::memcpy(x.w, h.bits.data(), sizeof(x.w));
+    return x;
+  };
+  const size_t m = good.size();
+  std::vector<Words> base(m), variants(m * 8);
+  for (size_t a = 0; a < m; ++a) {
+    base[a] = words(hashes[good[a]].hash);
+    for (size_t t = 0; t < 8; ++t) variants[a * 8 + t] = words(hashes[good[a]].variants[t]);
+  }
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::vector<NearPair>> found(threads);
+  std::atomic<size_t> next{0};
+  constexpr size_t kRows = 64;  // rows a thread takes at a time (later rows are shorter: spread them)
+  auto work = [&](unsigned w) {
+    for (size_t r0; (r0 = next.fetch_add(kRows)) < m;)
+      for (size_t a = r0; a < std::min(m, r0 + kRows); ++a) {
+        const Words* va = &variants[a * 8];
+        for (size_t b = a + 1; b < m; ++b) {
+          const Words& hb = base[b];
+          int best = radius + 1, best_t = 0;
+          for (int t = 0; t < 8; ++t) {
+            int d = __builtin_popcountll(va[t].w[0] ^ hb.w[0]) + __builtin_popcountll(va[t].w[1] ^ hb.w[1]);
+            if (d >= best) continue;  // a lower bound already too far
+            d += __builtin_popcountll(va[t].w[2] ^ hb.w[2]) + __builtin_popcountll(va[t].w[3] ^ hb.w[3]);
+            if (d < best) best = d, best_t = t;
+          }
+          if (best <= radius) found[w].push_back({good[a], good[b], best, best_t});
+        }
+      }
+  };
+  std::vector<std::thread> ts;
+  for (unsigned w = 0; w < threads; ++w) ts.emplace_back(work, w);
+  for (auto& t : ts) t.join();
+  std::vector<NearPair> out;
+  for (auto& f : found) out.insert(out.end(), f.begin(), f.end());
+  return out;
+}
+
 // One path per picture id (the smallest), from the catalog.
 Result<std::map<int64_t, std::string>> PathsById(FileCatalog* catalog) {
   DOPPEL_ASSIGN_OR_RETURN(auto files, catalog->LoadFiles());
@@ -157,58 +216,60 @@ int64_t IntField(const std::map<std::string, FieldValue>& f, const char* name) {
   return it != f.end() && std::holds_alternative<int64_t>(it->second) ? std::get<int64_t>(it->second) : 0;
 }
 
-// The decisions file: {"version": 1, "decisions": [{"ids": [...] (sorted), "keep": ID or null}]}.
-struct Decision {
-  std::vector<int64_t> ids;
-  int64_t keep = 0;  // 0: keep all (not duplicates)
-};
-
-std::string DecisionsPath(const std::string& data_dir) { return (fs::path(data_dir) / "duplicate-decisions.json").string(); }
-
-Result<std::vector<Decision>> LoadDecisions(const std::string& data_dir) {
-  std::vector<Decision> out;
-  const std::string path = DecisionsPath(data_dir);
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return out;
-  DOPPEL_ASSIGN_OR_RETURN(std::string text, ReadFileBytes(path, int64_t(256) << 20));
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.contains("decisions") || !j["decisions"].is_array())
-    return Status::Corruption(path + ": not a decisions file");
-  for (const auto& d : j["decisions"]) {
-    Decision x;
-    if (!d.contains("ids") || !d["ids"].is_array()) return Status::Corruption(path + ": a decision without ids");
-    for (const auto& id : d["ids"]) x.ids.push_back(id.get<int64_t>());
-    if (d.contains("keep") && d["keep"].is_number_integer()) x.keep = d["keep"].get<int64_t>();
-    out.push_back(std::move(x));
-  }
-  return out;
-}
-
-Status SaveDecisions(const std::string& data_dir, const std::vector<Decision>& ds) {
-  nlohmann::json a = nlohmann::json::array();
-  for (const auto& d : ds)
-    a.push_back({{"ids", d.ids}, {"keep", d.keep ? nlohmann::json(d.keep) : nlohmann::json(nullptr)}});
-  return WriteFileAtomic(DecisionsPath(data_dir), nlohmann::json{{"version", 1}, {"decisions", a}}.dump(1) + "\n");
-}
-
 }  // namespace
 
-Status Engine::DecideDuplicates(const std::vector<int64_t>& ids_in, DuplicateDecision decision, int64_t keep) {
+Status Engine::DecideDuplicates(const std::vector<int64_t>& ids, DuplicateDecision decision, int64_t keep) {
+  DuplicateResolution r;
+  r.ids = ids;
+  if (decision == DuplicateDecision::kKeep) {
+    r.keep = {keep};
+  } else {
+    r.keep = ids;
+  }
+  return ResolveDuplicates(r);
+}
+
+Status Engine::ResolveDuplicates(const DuplicateResolution& r) {
   DOPPEL_RETURN_IF_ERROR(CheckWritable());
-  std::vector<int64_t> ids(ids_in);
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  if (ids.size() < 2) return Status::InvalidArgument("a decision names at least two different pictures");
-  if (decision == DuplicateDecision::kKeep && !std::binary_search(ids.begin(), ids.end(), keep))
-    return Status::InvalidArgument("the picture to keep (" + std::to_string(keep) + ") is not among the ids");
-  for (int64_t id : ids) {
+  Decision d;
+  d.keep_paths = r.keep_paths;
+  for (auto& p : d.keep_paths) p = fs::absolute(p).lexically_normal().string();
+  d.keep = r.keep;
+  if (d.keep.empty())  // keep_paths alone: keep the pictures they show
+    for (const auto& p : d.keep_paths) {
+      DOPPEL_ASSIGN_OR_RETURN(std::optional<FileRecord> rec, impl_->catalog->Find(p));
+      if (!rec) return Status::NotFound("keep path " + p + ": not an indexed path");
+      d.keep.push_back(rec->id);
+    }
+  d.ids = r.ids;
+  for (int64_t k : r.keep)
+    if (!r.ids.empty() && std::count(r.ids.begin(), r.ids.end(), k) == 0)
+      return Status::InvalidArgument("the picture to keep (" + std::to_string(k) + ") is not among the ids");
+  d.ids.insert(d.ids.end(), d.keep.begin(), d.keep.end());
+  std::sort(d.ids.begin(), d.ids.end());
+  d.ids.erase(std::unique(d.ids.begin(), d.ids.end()), d.ids.end());
+  std::sort(d.keep.begin(), d.keep.end());
+  d.keep.erase(std::unique(d.keep.begin(), d.keep.end()), d.keep.end());
+  if (d.keep.empty()) return Status::InvalidArgument("a decision keeps at least one picture");
+  if (d.ids.size() < 2 && d.keep_paths.empty())
+    return Status::InvalidArgument("a decision names at least two different pictures (or one picture and the "
+                                   "paths of it to keep)");
+  std::map<int64_t, std::vector<std::string>> paths_of;
+  for (int64_t id : d.ids) {
     DOPPEL_ASSIGN_OR_RETURN(std::vector<std::string> paths, impl_->catalog->PathsOf(id));
     if (paths.empty()) return Status::NotFound("no indexed picture with id " + std::to_string(id));
+    paths_of[id] = std::move(paths);
+  }
+  for (const auto& p : d.keep_paths) {
+    bool of_kept = false;
+    for (int64_t id : d.keep)
+      of_kept = of_kept || std::count(paths_of[id].begin(), paths_of[id].end(), p) > 0;
+    if (!of_kept) return Status::InvalidArgument("keep path " + p + " is not an indexed path of a picture kept");
   }
   std::lock_guard<std::mutex> wlock(impl_->write_mu);
   DOPPEL_ASSIGN_OR_RETURN(std::vector<Decision> ds, LoadDecisions(options_.data_dir));
-  ds.erase(std::remove_if(ds.begin(), ds.end(), [&](const Decision& d) { return d.ids == ids; }), ds.end());
-  ds.push_back({ids, decision == DuplicateDecision::kKeep ? keep : 0});
+  ds.erase(std::remove_if(ds.begin(), ds.end(), [&](const Decision& x) { return x.ids == d.ids; }), ds.end());
+  ds.push_back(std::move(d));
   return SaveDecisions(options_.data_dir, ds);
 }
 
@@ -220,7 +281,7 @@ Status Engine::ForgetDuplicateDecisions(const std::vector<int64_t>& ids) {
   ds.erase(std::remove_if(ds.begin(), ds.end(),
                           [&](const Decision& d) {
                             for (int64_t id : ids)
-                              if (std::binary_search(d.ids.begin(), d.ids.end(), id)) return true;
+                              if (d.Names(id)) return true;
                             return false;
                           }),
            ds.end());
@@ -355,24 +416,18 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
   for (const auto& [px, members] : by_pixels)
     for (size_t a : members)
       for (size_t b : members) offer(a, b, {DuplicateTier::kExact, 0.f, 0});
-  // near-copy: j is a near-copy of i when j's hash is within the radius of one of i's 8 variants (j = t(i)).
-  // Exhaustive over the hashes in memory (8 x 4 popcounts a pair): fine to ~100k pictures; the hash collection's
-  // Hamming index is the way beyond.
+  // near-copy: j is a near-copy of i when j's hash is within the radius of one of i's 8 variants (j = t(i)); i is
+  // then a near-copy of j by the inverse transform, at the same distance (the variants are exact only up to the
+  // hash's own rounding, so the relation is made symmetric). Exhaustive over the pairs of hashes in memory, on every
+  // core, with an early exit after the first 128 bits: about 15 s for 100,000 pictures on 2 cores (BENCHMARKS.md).
   if (o.min_tier >= DuplicateTier::kNearCopy) {
     std::vector<size_t> good;
     for (size_t i = 0; i < n; ++i)
       if (has_hash[i] && hashes[i].hash.quality >= o.min_quality) good.push_back(i);
-    for (size_t a = 0; a < good.size(); ++a)
-      for (size_t b = 0; b < good.size(); ++b) {
-        if (a == b) continue;
-        const size_t i = good[a], j = good[b];
-        int best = kPerceptualHashBits + 1, best_t = 0;
-        for (int t = 0; t < 8; ++t) {
-          int d = Bits(hashes[i].variants[size_t(t)], hashes[j].hash);
-          if (d < best) best = d, best_t = t;
-        }
-        if (best <= o.near_copy_radius) offer(i, j, {DuplicateTier::kNearCopy, float(best), best_t});
-      }
+    for (const auto& [i, j, bits, t] : NearCopyPairs(hashes, good, o.near_copy_radius)) {
+      offer(i, j, {DuplicateTier::kNearCopy, float(bits), t});
+      offer(j, i, {DuplicateTier::kNearCopy, float(bits), InverseDihedral(t)});
+    }
   }
   // similar: the model's neighbours, 256 pictures a search.
   const int k = o.max_group + 1;
@@ -394,25 +449,25 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
     }
   }
 
-  // The user's decisions: pairs within a keep-all decision are never candidates; a picture chosen to keep leads
-  // its group (and that group is hidden unless show_decided).
+  // The user's decisions: two pictures one decision keeps both of are not duplicates (never candidates); a picture
+  // chosen to keep over others leads its group (and that group is hidden unless show_decided).
   DOPPEL_ASSIGN_OR_RETURN(std::vector<Decision> decisions, LoadDecisions(options_.data_dir));
   std::unordered_map<int64_t, std::vector<const Decision*>> decided;
   for (const auto& d : decisions)
     for (int64_t id : d.ids) decided[id].push_back(&d);
-  auto kept_all = [&](int64_t a, int64_t b) {
+  auto kept_both = [&](int64_t a, int64_t b) {
     auto it = decided.find(a);
     if (it == decided.end()) return false;
     for (const Decision* d : it->second)
-      if (d->keep == 0 && std::binary_search(d->ids.begin(), d->ids.end(), b)) return true;
+      if (d->Keeps(a) && d->Keeps(b)) return true;
     return false;
   };
   for (size_t i = 0; i < n; ++i)
     for (auto it = cand[i].begin(); it != cand[i].end();)
-      it = kept_all(es[i].id, es[it->first].id) ? cand[i].erase(it) : std::next(it);
+      it = kept_both(es[i].id, es[it->first].id) ? cand[i].erase(it) : std::next(it);
   std::unordered_set<int64_t> keepers;
   for (const auto& d : decisions)
-    if (d.keep) keepers.insert(d.keep);
+    if (!d.KeepsAll()) keepers.insert(d.keep.begin(), d.keep.end());
 
   // Representatives in keeper order: a picture the user chose to keep first, then the keeper rules, then the path.
   auto pixels_of = [&](size_t i) { return IntField(es[i].fields, "width") * IntField(es[i].fields, "height"); };
@@ -477,16 +532,29 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
       if (int(g.members.size()) >= o.max_group) break;
       g.members.push_back(member(j, c.tier, c.distance, c.transform));
       grouped[j] = 1;
+      // Its other paths (the same bytes elsewhere): shown, since applying a decision moves every one of them.
+      if (auto paths = catalog_paths.find(es[j].id); paths != catalog_paths.end())
+        for (const auto& p : paths->second)
+          if (p != g.members.back().hit.path && int(g.members.size()) < o.max_group) {
+            DuplicateMember same = g.members.back();
+            same.hit.path = p;
+            same.hit.fields["path"] = p;
+            g.members.push_back(std::move(same));
+          }
     }
     grouped[rep] = 1;
     if (g.members.size() < 2) continue;
-    // Resolved: a keep decision that names the representative and every other member.
+    // Resolved: a decision that names every member and keeps the representative (and, when the group shows one
+    // picture under several paths, says which of them stay).
+    const bool several_paths = std::any_of(g.members.begin() + 1, g.members.end(), [&](const DuplicateMember& m) {
+      return m.hit.id == g.members[0].hit.id;
+    });
     for (const auto& d : decisions)
-      if (d.keep == g.members[0].hit.id &&
-          std::all_of(g.members.begin(), g.members.end(), [&](const DuplicateMember& m) {
-            return std::binary_search(d.ids.begin(), d.ids.end(), m.hit.id);
-          }))
-        g.decision = "keep " + std::to_string(d.keep);
+      if (d.Keeps(g.members[0].hit.id) && (!several_paths || !d.keep_paths.empty()) &&
+          std::all_of(g.members.begin(), g.members.end(), [&](const DuplicateMember& m) { return d.Names(m.hit.id); })) {
+        g.decision = "keep";
+        for (size_t i = 0; i < d.keep.size(); ++i) g.decision += (i ? "," : " ") + std::to_string(d.keep[i]);
+      }
     if (!g.decision.empty() && !o.show_decided) continue;
     auto second = index_of.find(g.members[1].hit.id);
     g.keep_rule = second == index_of.end() || second->second == rep ? "path" : decide(rep, second->second).second;

@@ -46,6 +46,8 @@ struct Engine::Impl {
   // Counts RemovePaths/RemoveIds/RemoveModel calls, so that a running index job knows to reload the catalog.
   std::atomic<uint64_t> removals{0};
 
+  std::mutex trash_mu;                  // one trash batch (apply or undo) at a time
+
   std::mutex job_mu;                    // guards job
   std::shared_ptr<IndexJobImpl> job;    // the running (or last) index job
 

@@ -21,11 +21,6 @@ std::string PathOf(const std::map<std::string, FieldValue>& fields) {
   return "";
 }
 
-bool SmallerIsBetter(Metric m) { return m == Metric::kL2 || m == Metric::kHamming; }
-
-}  // namespace
-
-namespace {
 
 // Exactly one kind of query; the message names what was given.
 Status CheckOneQuery(const SearchQuery& q) {

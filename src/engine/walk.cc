@@ -43,6 +43,12 @@ struct FdCloser {
   }
 };
 
+// A doppel data directory (see engine.h): its catalog beside its model registry.
+bool IsDataDirectory(const fs::path& dir) {
+  std::error_code ec;
+  return fs::exists(dir / "catalog.db", ec) && fs::exists(dir / "models.json", ec);
+}
+
 struct Walker {
   WalkResult result;
   std::set<std::pair<dev_t, ino_t>> visited_dirs;
@@ -109,6 +115,10 @@ struct Walker {
       return;
     }
     if (!visited_dirs.insert({st.st_dev, st.st_ino}).second) return;  // a link loop or a second way in
+    if (IsDataDirectory(p)) {
+      Ignore(p, "a doppel data directory (never indexed: its trash holds files moved there on purpose)");
+      return;
+    }
     std::error_code ec;
     fs::directory_iterator it(p, fs::directory_options::skip_permission_denied, ec);
     if (ec) {

@@ -278,6 +278,58 @@ TEST_F(CliTest, CompareAndDuplicatesOnPicturesAndTheirCopies) {
   }
 }
 
+// The review flow a user follows: find an exact copy, decide which path stays, see the dry run, apply (the copy
+// moves into the trash and is no longer indexed), undo (the same bytes come back and are indexed again).
+TEST_F(CliTest, ReviewApplyAndUndo) {
+  AddModel("m");
+  auto photos = SamplePhotos(3);
+  fs::create_directories(Img("backup"));
+  fs::copy_file(photos[0], Img("p0.jpg"));
+  fs::copy_file(photos[0], Img("backup/p0.jpg"));
+  fs::copy_file(photos[2], Img("p2.jpg"));
+  Index();
+  auto d = D("duplicates --min-tier exact --json --data " + data_);
+  ASSERT_EQ(d.exit_code, 0) << d.out;
+  json groups = J(d)["groups"];
+  ASSERT_EQ(groups.size(), 1u) << groups.dump();
+  ASSERT_EQ(groups[0]["members"].size(), 2u);
+  EXPECT_EQ(groups[0]["members"][0]["id"], groups[0]["members"][1]["id"]) << "one picture under two paths";
+
+  auto bad = D("review --keep-all --keep 5 1 2 --data " + data_ + " 2>&1");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("exactly one of"), std::string::npos) << bad.out;
+  auto rv = D("review --keep-path " + Img("p0.jpg") + " --data " + data_);
+  ASSERT_EQ(rv.exit_code, 0) << rv.out;
+  EXPECT_TRUE(J(D("duplicates --min-tier exact --json --data " + data_))["groups"].empty()) << "resolved";
+
+  auto dry = D("duplicates apply --data " + data_);
+  ASSERT_EQ(dry.exit_code, 0) << dry.out;
+  EXPECT_NE(dry.out.find("dry run: 1 file(s)"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find(Img("backup/p0.jpg")), std::string::npos) << dry.out;
+  EXPECT_TRUE(fs::exists(Img("backup/p0.jpg"))) << "a dry run moves nothing";
+
+  auto ap = D("duplicates apply --yes --json --data " + data_);
+  ASSERT_EQ(ap.exit_code, 0) << ap.out;
+  json batch = J(ap);
+  ASSERT_EQ(batch["moves"].size(), 1u);
+  EXPECT_EQ(batch["moves"][0]["from"], Img("backup/p0.jpg"));
+  EXPECT_FALSE(fs::exists(Img("backup/p0.jpg")));
+  EXPECT_EQ(testing::ReadFile(batch["moves"][0]["to"].get<std::string>()), testing::ReadFile(photos[0]));
+  EXPECT_TRUE(fs::exists(Img("p0.jpg")));
+  EXPECT_NE(D("search --path " + Img("backup/p0.jpg") + " --data " + data_).exit_code, 0) << "no longer indexed";
+  auto list = D("duplicates undo --list --data " + data_);
+  EXPECT_NE(list.out.find(batch["name"].get<std::string>() + " "), std::string::npos) << list.out;
+
+  auto un = D("duplicates undo --json --data " + data_);
+  ASSERT_EQ(un.exit_code, 0) << un.out;
+  EXPECT_EQ(J(un)["reindexed"], 1);
+  EXPECT_EQ(testing::ReadFile(Img("backup/p0.jpg")), testing::ReadFile(photos[0]));
+  EXPECT_EQ(Search("--path " + Img("backup/p0.jpg"), 1)["hits"].size(), 1u) << "indexed again";
+  auto again = D("duplicates undo --data " + data_ + " 2>&1");
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.out.find("nothing to undo"), std::string::npos) << again.out;
+}
+
 TEST_F(CliTest, EmbedAndInspect) {
   std::string file = dir_.file("r50-random.onnx");
   ASSERT_EQ(RunCommand(testing::BinPath("doppel-modelgen") +

@@ -255,5 +255,148 @@ TEST_F(Duplicates, HashesFollowRemovals) {
   EXPECT_TRUE(after->empty()) << "a removed picture leaves no group behind";
 }
 
+// Applying decisions: what a decision does not keep moves into the trash (bytes intact, never deleted), the catalog
+// and collections forget it, and undo brings back the same bytes and indexes them again. A changed file, a picture
+// another decision keeps and a decision whose keeper is gone are left alone.
+TEST_F(Duplicates, ApplyMovesIntoTheTrashAndUndoRestoresTheBytes) {
+  ImageU8 p = Photo(0, 480);
+  const std::string a = Write(p, "a.jpg");
+  const std::string b = Write(ApplyDihedral(Photo(0, 400), Dihedral::kMirror), "b.jpg");
+  fs::create_directories(dir_.file("imgs/backup"));
+  const std::string a2 = dir_.file("imgs/backup/a.jpg");
+  fs::copy_file(a, a2);  // the same bytes under a second path
+  const std::string other = Write(Photo(3, 400), "other.jpg");
+  auto groups = Find(DuplicateTier::kNearCopy);
+  ASSERT_EQ(groups.size(), 1u);
+  ASSERT_EQ(groups[0].members.size(), 3u);
+  const int64_t ida = groups[0].members[0].hit.id;
+  EXPECT_EQ(groups[0].members[1].hit.id, ida) << "the same bytes elsewhere: the representative again";
+  const int64_t idb = groups[0].members[2].hit.id;
+  const std::string bytes_a = testing::ReadFile(a2), bytes_b = testing::ReadFile(b);
+  const auto mtime_b = fs::last_write_time(b);
+
+  // Keep a.jpg (this path); b and the backup copy are duplicates.
+  DuplicateResolution r;
+  r.ids = {ida, idb};
+  r.keep = {ida};
+  r.keep_paths = {a};
+  ASSERT_TRUE(engine_->ResolveDuplicates(r).ok());
+  EXPECT_TRUE(Find(DuplicateTier::kNearCopy).empty()) << "resolved";
+
+  // Dry run: the plan, and nothing moved.
+  auto plan = engine_->ApplyDuplicateDecisions(true);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->state, "dry-run");
+  std::set<std::string> planned;
+  for (const auto& m : plan->moves) planned.insert(m.from);
+  EXPECT_EQ(planned, (std::set<std::string>{a2, b}));
+  EXPECT_EQ(plan->bytes, int64_t(bytes_a.size() + bytes_b.size()));
+  EXPECT_TRUE(fs::exists(a2) && fs::exists(b));
+  EXPECT_FALSE(fs::exists(dir_.file("data/trash")));
+
+  // Apply.
+  auto done = engine_->ApplyDuplicateDecisions(false);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->state, "applied");
+  ASSERT_EQ(done->moves.size(), 2u);
+  EXPECT_TRUE(done->skipped.empty());
+  EXPECT_FALSE(fs::exists(a2));
+  EXPECT_FALSE(fs::exists(b));
+  EXPECT_TRUE(fs::exists(a) && fs::exists(other));
+  for (const auto& m : done->moves) {
+    ASSERT_EQ(m.to.rfind(dir_.file("data/trash/" + done->name + "/files/"), 0), 0u) << m.to;
+    EXPECT_EQ(testing::ReadFile(m.to), m.from == b ? bytes_b : bytes_a) << "moved, bytes intact";
+  }
+  EXPECT_TRUE(fs::exists(dir_.file("data/trash/" + done->name + "/journal.json")));
+  EXPECT_EQ(engine_->GetPicture(idb).status().code(), Status::Code::kNotFound) << "the collections forgot b";
+  auto pa = engine_->GetPicture(ida);
+  ASSERT_TRUE(pa.ok());
+  EXPECT_EQ(pa->paths, std::vector<std::string>{a}) << "the kept picture keeps only the kept path";
+  DuplicateOptions show;
+  show.min_tier = DuplicateTier::kNearCopy;
+  show.show_decided = true;
+  EXPECT_TRUE(engine_->FindDuplicates(show)->empty()) << "nothing left to group";
+  // Re-indexing the folder does not bring them back (the trash is in the data directory, never walked).
+  auto re = engine_->Index({dir_.path().string()}, IndexOptions());
+  ASSERT_TRUE(re.ok());
+  EXPECT_EQ(engine_->GetPicture(idb).status().code(), Status::Code::kNotFound);
+  bool data_dir_ignored = false;
+  for (const auto& [path, why] : re->ignored_files)
+    data_dir_ignored = data_dir_ignored || (path == dir_.file("data") && why.find("data directory") != std::string::npos);
+  EXPECT_TRUE(data_dir_ignored);
+  auto list = engine_->ListTrash();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].state, "applied");
+
+  // Undo: the same bytes and times back at the same paths, indexed again; the decision still holds.
+  auto undo = engine_->UndoTrash();
+  ASSERT_TRUE(undo.ok()) << undo.status().ToString();
+  EXPECT_EQ(undo->moves.size(), 2u);
+  EXPECT_EQ(undo->reindexed, 2);
+  EXPECT_EQ(testing::ReadFile(b), bytes_b);
+  EXPECT_EQ(testing::ReadFile(a2), bytes_a);
+  EXPECT_EQ(fs::last_write_time(b), mtime_b);
+  ASSERT_TRUE(engine_->GetPicture(idb).ok());
+  EXPECT_EQ(engine_->GetPicture(ida)->paths.size(), 2u);
+  EXPECT_TRUE(Find(DuplicateTier::kNearCopy).empty()) << "still resolved";
+  EXPECT_EQ(engine_->FindDuplicates(show)->size(), 1u);
+  EXPECT_EQ(engine_->UndoTrash().status().code(), Status::Code::kNotFound) << "nothing left to undo";
+  EXPECT_EQ((*engine_->ListTrash())[0].state, "undone");
+
+  // Left alone: a file changed since it was indexed...
+  testing::WriteImage(Photo(5, 300), b, 90);
+  auto changed = engine_->ApplyDuplicateDecisions(true);
+  ASSERT_TRUE(changed.ok());
+  ASSERT_EQ(changed->skipped.size(), 1u);
+  EXPECT_EQ(changed->skipped[0].from, b);
+  EXPECT_NE(changed->skipped[0].note.find("changed"), std::string::npos) << changed->skipped[0].note;
+  testing::WriteFile(b, bytes_b);
+  // ...a picture another decision keeps...
+  ASSERT_TRUE(Find(DuplicateTier::kNearCopy).empty());
+  int64_t id_other = 0;
+  {
+    SearchQuery q;
+    q.indexed_path = other;
+    auto copies = engine_->FindCopies(q, DuplicateTier::kExact, 0, 1);
+    ASSERT_TRUE(copies.ok() && !copies->empty());
+    id_other = (*copies)[0].hit.id;
+  }
+  ASSERT_TRUE(engine_->ResolveDuplicates({{idb, id_other}, {idb, id_other}, {}}).ok());
+  auto guarded = engine_->ApplyDuplicateDecisions(true);
+  ASSERT_TRUE(guarded.ok());
+  std::set<std::string> moving;
+  for (const auto& m : guarded->moves) moving.insert(m.from);
+  EXPECT_EQ(moving, std::set<std::string>{a2}) << "b is kept by the other decision";
+  // ...and every duplicate of a decision whose kept copy is gone.
+  const std::string saved_a = testing::ReadFile(a);
+  fs::remove(a);
+  auto orphan = engine_->ApplyDuplicateDecisions(true);
+  ASSERT_TRUE(orphan.ok());
+  EXPECT_TRUE(orphan->moves.empty()) << "never trash the only copies left";
+  testing::WriteFile(a, saved_a);
+}
+
+TEST_F(Duplicates, ReadOnlyEnginesPlanButNeverMove) {
+  Write(Photo(0, 480), "a.jpg");
+  Write(ApplyDihedral(Photo(0, 400), Dihedral::kRot90), "b.jpg");
+  auto groups = Find(DuplicateTier::kNearCopy);
+  ASSERT_EQ(groups.size(), 1u);
+  ASSERT_TRUE(engine_->DecideDuplicates({groups[0].members[0].hit.id, groups[0].members[1].hit.id},
+                                        DuplicateDecision::kKeep, groups[0].members[0].hit.id)
+                  .ok());
+  EngineOptions ro;
+  ro.data_dir = dir_.file("data");
+  ro.read_only = true;
+  auto reader = Engine::Open(ro);
+  ASSERT_TRUE(reader.ok());
+  auto plan = (*reader)->ApplyDuplicateDecisions(true);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->moves.size(), 1u);
+  EXPECT_EQ((*reader)->ApplyDuplicateDecisions(false).status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ((*reader)->UndoTrash().status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_TRUE(fs::exists(dir_.file("imgs/b.jpg")));
+}
+
 }  // namespace
 }  // namespace doppel

@@ -1,4 +1,4 @@
-// doppel search / compare / duplicates.
+// doppel search / compare.
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -210,81 +210,6 @@ int RunCompare(const CompareArgs& a) {
   return 0;
 }
 
-struct ReviewArgs {
-  EngineFlags engine;
-  std::vector<int64_t> ids;
-  bool keep_all = false;
-  int64_t keep = 0;
-  bool forget = false;
-};
-
-// Decisions about duplicate groups, by picture id (stored against content ids: they survive re-indexing and moves).
-int RunReview(const ReviewArgs& a) {
-  if (int(a.keep_all) + int(a.keep != 0) + int(a.forget) != 1)
-    return Fail("review", Status::InvalidArgument("give exactly one of --keep-all, --keep ID or --forget"));
-  auto engine = a.engine.Open(EngineFlags::Mode::kWrite);
-  if (!engine.ok()) return Fail("review", engine.status());
-  std::vector<int64_t> ids = a.ids;
-  Status st;
-  if (a.forget) {
-    st = (*engine)->ForgetDuplicateDecisions(ids);
-  } else {
-    if (a.keep) ids.push_back(a.keep);
-    st = (*engine)->DecideDuplicates(ids, a.keep ? DuplicateDecision::kKeep : DuplicateDecision::kKeepAll, a.keep);
-  }
-  if (!st.ok()) return Fail("review", st);
-  std::printf("%s\n", a.forget ? "forgotten: these pictures' groups come back"
-                     : a.keep ? "recorded: keep this one; the group is resolved (nothing was moved or deleted)"
-                              : "recorded: these pictures are not duplicates of each other");
-  return 0;
-}
-
-struct DupArgs {
-  EngineFlags engine;
-  DuplicateOptions options;
-  std::string min_tier = "similar";
-  std::string keep_rules;
-  bool json = false;
-};
-
-int RunDuplicates(const DupArgs& a) {
-  auto engine = a.engine.Open(EngineFlags::Mode::kRead);
-  if (!engine.ok()) return Fail("duplicates", engine.status());
-  auto tier = ParseDuplicateTier(a.min_tier);
-  if (!tier.ok()) return Fail("duplicates", tier.status());
-  DuplicateOptions o = a.options;
-  o.min_tier = *tier;
-  if (!a.keep_rules.empty()) o.keep_rules = api::SplitList(a.keep_rules);
-  auto model = (*engine)->ResolveModelName(o.model);
-  if (!model.ok()) return Fail("duplicates", model.status());
-  o.model = *model;
-  auto groups = (*engine)->FindDuplicates(o);
-  if (!groups.ok()) return Fail("duplicates", groups.status());
-  if (a.json) {
-    std::cout << api::ToJson(*groups).dump(2) << "\n";
-    return 0;
-  }
-  size_t pictures = 0;
-  for (const auto& g : *groups) pictures += g.members.size();
-  std::printf("%zu group(s), %zu pictures (tiers down to %s; near-copy within %d bits, similar within %.4f with %s)\n",
-              groups->size(), pictures, DuplicateTierName(o.min_tier), o.near_copy_radius, o.similar_threshold,
-              model->c_str());
-  int n = 0;
-  for (const auto& g : *groups) {
-    std::printf("\ngroup %d (%zu pictures)%s\n", ++n, g.members.size(),
-                g.decision.empty() ? "" : ("  [decided: " + g.decision + "]").c_str());
-    for (size_t i = 0; i < g.members.size(); ++i) {
-      const auto& m = g.members[i];
-      std::string what = i == 0 ? "keep? (" + g.keep_rule + ")" : DuplicateTierName(m.tier);
-      if (!m.transform.empty() && m.transform != "identity") what += " " + m.transform;
-      std::string dist = i == 0 ? "" : m.tier == DuplicateTier::kNearCopy ? std::to_string(int(m.hit.distance)) + " bits"
-                                                                           : std::to_string(m.hit.distance).substr(0, 6);
-      std::printf("  %-22s %-11s %-20lld %s\n", what.c_str(), dist.c_str(), (long long)m.hit.id, m.hit.path.c_str());
-    }
-  }
-  return 0;
-}
-
 }  // namespace
 
 void RegisterSearch(CLI::App& app, Action* action) {
@@ -317,34 +242,6 @@ void RegisterSearch(CLI::App& app, Action* action) {
   compare->add_option("--queries", ca->queries, "a folder of query images: write an HTML report and a JSON file");
   compare->add_option("--report", ca->report, "report file for --queries (default compare-report.html)");
   compare->callback([ca, action] { *action = [ca] { return RunCompare(*ca); }; });
-
-  auto da = std::make_shared<DupArgs>();
-  CLI::App* dup = app.add_subcommand("duplicates", "Groups of near-duplicate images");
-  da->engine.Add(dup);
-  dup->add_option("--model,-m", da->options.model, "the similar tier's model (default: the default model)");
-  dup->add_option("--min-tier", da->min_tier, "weakest tier shown: exact, near-copy or similar (default similar)");
-  dup->add_option("--threshold", da->options.similar_threshold,
-                  "similar tier: largest distance (L2 metric: squared, on unit vectors) or smallest similarity "
-                  "(IP/COSINE) to the representative (default 0.009, calibrated for the built-in default model)");
-  dup->add_option("--radius", da->options.near_copy_radius,
-                  "near-copy tier: largest Hamming distance of the 256-bit hashes (default " +
-                      std::to_string(kNearCopyRadius) + ")");
-  dup->add_option("--max-group", da->options.max_group, "largest group, representative included (default 50)");
-  dup->add_option("--keep-rules", da->keep_rules,
-                  "how the copy to keep is chosen, rules in order: largest,biggest,oldest,newest,prefer:TEXT,"
-                  "avoid:TEXT (default largest,biggest; the path decides last); shown, never applied");
-  dup->add_flag("--show-decided", da->options.show_decided, "also groups resolved with `doppel review --keep`");
-  dup->add_flag("--json", da->json, "print JSON");
-  dup->callback([da, action] { *action = [da] { return RunDuplicates(*da); }; });
-
-  auto ra = std::make_shared<ReviewArgs>();
-  CLI::App* rev = app.add_subcommand("review", "Decide about a duplicate group (by picture ids): keep all, or keep one");
-  ra->engine.Add(rev);
-  rev->add_option("ids", ra->ids, "the pictures' ids (from `doppel duplicates --json`)");
-  rev->add_flag("--keep-all", ra->keep_all, "they are not duplicates: never group them again");
-  rev->add_option("--keep", ra->keep, "keep this one: the group is resolved (shown with --show-decided)");
-  rev->add_flag("--forget", ra->forget, "forget the decisions naming these pictures");
-  rev->callback([ra, action] { *action = [ra] { return RunReview(*ra); }; });
 }
 
 }  // namespace doppel::cli

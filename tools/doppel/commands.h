@@ -14,7 +14,8 @@ using Action = std::function<int()>;
 void RegisterEmbed(CLI::App& app, Action* action);
 void RegisterModel(CLI::App& app, Action* action);
 void RegisterIndex(CLI::App& app, Action* action);   // index, remove, status
-void RegisterSearch(CLI::App& app, Action* action);  // search, compare, duplicates
+void RegisterSearch(CLI::App& app, Action* action);      // search, compare
+void RegisterDuplicates(CLI::App& app, Action* action);  // duplicates (+ apply, undo), review
 void RegisterDemo(CLI::App& app, Action* action);
 void RegisterEval(CLI::App& app, Action* action);
 void RegisterServe(CLI::App& app, Action* action);

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   doppel::cli::RegisterModel(app, &action);
   doppel::cli::RegisterIndex(app, &action);
   doppel::cli::RegisterSearch(app, &action);
+  doppel::cli::RegisterDuplicates(app, &action);
   doppel::cli::RegisterDemo(app, &action);
   doppel::cli::RegisterEval(app, &action);
   doppel::cli::RegisterServe(app, &action);

@@ -24,6 +24,8 @@ nlohmann::json ToJson(const IndexProgress& p);
 nlohmann::json ToJson(const IndexSummary& s);
 nlohmann::json ToJson(const Comparison& c);
 nlohmann::json ToJson(const std::vector<DuplicateGroup>& groups);
+// {"name", "state", "created", "bytes", "reindexed", "moves": [{"id", "from", "to", "bytes"}], "skipped": [... "note"]}
+nlohmann::json ToJson(const TrashBatch& batch);
 
 // {"model", "hits"}: the answer to a search.
 nlohmann::json SearchJson(const std::string& model, const std::vector<Hit>& hits);

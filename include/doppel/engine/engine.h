@@ -9,6 +9,8 @@
 //   models/NAME.onnx     a copy of each registered model, with NAME.doppel.json (its preprocessing spec)
 //   catalog.db           SQLite (WAL): which file paths were indexed with what content, into which models
 //   store/               the vector store (one collection per model)
+//   duplicate-decisions.json  the user's decisions about duplicates, by content id (written atomically)
+//   trash/NAME/          files moved away by ApplyDuplicateDecisions (files/ + journal.json); never walked
 //
 // Concurrency (every method may be called from many threads at once; an HTTP server does):
 // - Searches never wait for indexing: a batch is made durable first and then published to readers under a short
@@ -192,6 +194,39 @@ struct DuplicateOptions {
 // kKeep = keep this one (the group is resolved and shown only on request, this one as its representative).
 enum class DuplicateDecision { kKeepAll, kKeep };
 
+// A resolution of duplicates, stored against content ids: of the pictures `ids`, keep `keep` (at least one; all of
+// them = they are not duplicates of each other, never grouped again). The others are duplicates of what is kept:
+// ApplyDuplicateDecisions moves their files into the trash. `keep_paths`: for a kept picture stored under several
+// paths (the same bytes twice), the paths to keep; its other paths are trashed too. Empty: every path is kept. A
+// picture stored under several paths may be resolved alone (ids = keep = {id}) when keep_paths says which path stays;
+// `keep` may be left empty when keep_paths are given (the pictures they show are kept).
+struct DuplicateResolution {
+  std::vector<int64_t> ids;
+  std::vector<int64_t> keep;
+  std::vector<std::string> keep_paths;
+};
+
+// One file moved into the trash (or back), or that would be (a dry run), or that was left where it is (`note` says
+// why: changed since it was indexed, gone, the last copy of a kept picture, ...).
+struct TrashMove {
+  int64_t id = 0;
+  std::string from;   // where the file was (an indexed path)
+  std::string to;     // where it is in the trash: DATA/trash/BATCH/files/<from without its leading '/'>
+  int64_t bytes = 0;
+  std::string note;   // skipped: why
+};
+
+// One application of the decisions: the files it moved into DATA/trash/NAME/ and its journal (journal.json there).
+struct TrashBatch {
+  std::string name;      // e.g. "20261130T093012Z" ("" for a dry run)
+  std::string state;     // "dry-run", "applying" (interrupted), "applied", "undone"
+  std::string created;   // ISO 8601 time
+  std::vector<TrashMove> moves;    // moved (or, for a dry run, to move; for an undo, moved back)
+  std::vector<TrashMove> skipped;  // left where they are, with the reason
+  int64_t bytes = 0;               // of `moves`
+  int64_t reindexed = 0;           // an undo: pictures indexed again
+};
+
 struct DuplicateMember {
   Hit hit;                         // the picture; hit.distance is the distance to the representative in `tier`
   DuplicateTier tier = DuplicateTier::kExact;
@@ -204,7 +239,7 @@ struct DuplicateMember {
 struct DuplicateGroup {
   std::vector<DuplicateMember> members;
   std::string keep_rule;  // the keeper rule that chose members[0] over members[1] ("path" when no rule did)
-  std::string decision;   // "" (undecided), or "keep <id>" for a group the user resolved (show_decided)
+  std::string decision;   // "" (undecided), or "keep <id>[,<id>...]" for a group the user resolved (show_decided)
 };
 
 struct EngineStatus {
@@ -272,7 +307,21 @@ class Engine {
   // Records a decision about `ids` (at least two; `keep` one of them for kKeep) in DATA/duplicate-decisions.json,
   // durably. A new decision about the same ids replaces the old one. Forget removes every decision naming an id.
   Status DecideDuplicates(const std::vector<int64_t>& ids, DuplicateDecision decision, int64_t keep = 0);
+  // The general form (see DuplicateResolution); DecideDuplicates is ResolveDuplicates with keep = {keep} or all ids.
+  Status ResolveDuplicates(const DuplicateResolution& resolution);
   Status ForgetDuplicateDecisions(const std::vector<int64_t>& ids);
+  // Carries out the decisions: every path of a picture a decision does not keep (and a kept picture's paths outside
+  // its keep_paths) is moved into DATA/trash/NAME/files/ (never deleted), the journal DATA/trash/NAME/journal.json
+  // written before the first move, and the catalog and every collection forget the moved paths. A file is only
+  // moved if its bytes are still the picture's (re-read and hashed); a picture some decision keeps is never moved,
+  // and nothing is moved for a decision whose kept pictures are all gone. `dry_run` (the default) moves nothing and
+  // returns the plan. FailedPrecondition while an index job runs.
+  Result<TrashBatch> ApplyDuplicateDecisions(bool dry_run = true);
+  // Moves a batch's files back (a file in the way is left and reported) and indexes them again, so the catalog and
+  // collections follow. `name` "" = the latest batch that was applied and not undone.
+  Result<TrashBatch> UndoTrash(const std::string& name = "");
+  // The trash's batches, newest first (moves listed; skipped as recorded).
+  Result<std::vector<TrashBatch>> ListTrash();
   Result<std::vector<DuplicateMember>> FindCopies(const SearchQuery& query, DuplicateTier tier, int radius, int k);
   // An indexed picture by id (NotFound when no path shows it any more).
   Result<Picture> GetPicture(int64_t id);

@@ -7,7 +7,8 @@
 // recognises but doppel does not decode are ignored with the reason: PDF (documents, not pictures), SVG (drawings),
 // BMP, JPEG 2000, Radiance, ... (their loaders are blocked as unsafe for untrusted files). Text is never an image.
 // A file whose extension is an image one is a candidate whatever its content: a corrupt "photo.jpg" is reported by
-// the decoder as a failure, not silently ignored.
+// the decoder as a failure, not silently ignored. A doppel data directory (catalog.db beside models.json) is never
+// entered: it is listed among the ignored files with that reason (its trash holds files moved away on purpose).
 #pragma once
 
 #include <cstdint>
