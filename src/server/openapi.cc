@@ -35,6 +35,10 @@ json QueryBody() {
             {"image/*", {{"schema", {{"type", "string"}, {"format", "binary"}}}}}}}};
 }
 
+json Param(const char* name, const char* type, const char* description) {
+  return {{"name", name}, {"in", "query"}, {"schema", {{"type", type}}}, {"description", description}};
+}
+
 json Errors(json responses) {
   responses["400"] = ErrorResponse("invalid request (field named in the message)");
   responses["404"] = ErrorResponse("no such model or picture");
@@ -83,10 +87,36 @@ std::string OpenApiJson() {
             {"requestBody", QueryBody()},
             {"responses", Errors({{"200", {{"description", "per-model hits, overlap@k, rank correlation"}}}})}}}}},
         {"/api/v1/duplicates",
-         {{"get", {{"summary", "groups of near-duplicates (single linkage within the threshold)"},
-                   {"parameters", json::array({{{"name", "model"}, {"in", "query"}, {"schema", {{"type", "string"}}}},
-                                               {{"name", "threshold"}, {"in", "query"}, {"schema", {{"type", "number"}}}}})},
-                   {"responses", Errors({{"200", {{"description", "groups, each a list of hits"}}}})}}}}},
+         {{"get", {{"summary", "duplicate groups in tiers (exact, near-copy, similar), largest first, one page at a time"},
+                   {"parameters", json::array({Param("model", "string", "the similar tier's model"),
+                                               Param("min_tier", "string", "exact, near-copy or similar (default)"),
+                                               Param("threshold", "number", "the similar tier's distance"),
+                                               Param("radius", "integer", "the near-copy tier's Hamming bits"),
+                                               Param("max_group", "integer", "largest group"),
+                                               Param("keep_rules", "string", "largest,biggest,oldest,newest,prefer:T,avoid:T"),
+                                               Param("show_decided", "boolean", "also resolved groups"),
+                                               Param("offset", "integer", "groups to skip"),
+                                               Param("limit", "integer", "groups per page (default 50, at most 500)")})},
+                   {"responses", Errors({{"200", {{"description", "{groups: [{members, keep_rule, decision?}], total, "
+                                                                 "offset, more, model, min_tier, threshold, radius}"}}}})}}}}},
+        {"/api/v1/duplicates/decisions",
+         {{"post", {{"summary", "record decisions (writes; bearer token): {ids, keep, keep_paths?} or {decisions: [...]}; "
+                                "keep = ids means not duplicates; ids may be strings of digits"},
+                    {"responses", Errors({{"200", {{"description", "{recorded: N}"}}}})}}},
+          {"delete", {{"summary", "forget the decisions naming ?ids=ID,ID (writes; bearer token)"},
+                      {"responses", Errors({{"200", {{"description", "forgotten"}}}})}}}}},
+        {"/api/v1/duplicates/apply",
+         {{"post", {{"summary", "carry out the decisions (writes; bearer token): {dry_run: true} (default) answers the "
+                                "plan; false moves the files into the data directory's trash"},
+                    {"responses", Errors({{"200", {{"description", "{name, state, moves: [{id, from, bytes}], skipped: "
+                                                                  "[{id, from, note}], bytes}"}}},
+                                          {"409", ErrorResponse("an index job is running")}})}}}}},
+        {"/api/v1/duplicates/undo",
+         {{"post", {{"summary", "move a trash batch back and index it again (writes; bearer token): {batch?}"},
+                    {"responses", Errors({{"200", {{"description", "the batch, moves = restored, reindexed"}}}})}}}}},
+        {"/api/v1/trash",
+         {{"get", {{"summary", "the trash's batches, newest first"},
+                   {"responses", {{"200", {{"description", "{batches: [...]}"}}}}}}}}},
         {"/api/v1/jobs",
          {{"post", {{"summary", "start an index job on a configured root (writes; bearer token)"},
                     {"requestBody", {{"content", {{"application/json", {{"schema", {{"type", "object"},

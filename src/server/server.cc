@@ -275,9 +275,21 @@ struct HttpServer::Impl {
     auto name = engine->ResolveModelName(o.model);
     if (!name.ok()) return Fail(res, name.status());
     o.model = *name;
-    auto groups = engine->FindDuplicates(o);
-    if (!groups.ok()) return Fail(res, groups.status());
-    json j = api::ToJson(*groups);
+    int offset = 0, limit = 50;
+    st = number("offset", 0, kMaxOffset, &offset);
+    if (st.ok()) st = number("limit", 1, 500, &limit);
+    if (!st.ok()) return Fail(res, st);
+    if (req.has_param("show_decided")) o.show_decided = req.get_param_value("show_decided") == "true";
+    auto all = engine->FindDuplicates(o);
+    if (!all.ok()) return Fail(res, all.status());
+    // One page of groups (largest first, as the engine orders them).
+    const size_t total = all->size();
+    std::vector<DuplicateGroup> page(all->begin() + std::min(total, size_t(offset)),
+                                     all->begin() + std::min(total, size_t(offset) + size_t(limit)));
+    json j = api::ToJson(page);
+    j["total"] = total;
+    j["offset"] = offset;
+    j["more"] = size_t(offset) + page.size() < total;
     for (auto& g : j["groups"])
       for (auto& m : g["members"]) {
         m["thumbnail"] = "/api/v1/thumbnails/" + std::to_string(m["id"].get<int64_t>());
@@ -288,6 +300,132 @@ struct HttpServer::Impl {
     j["threshold"] = o.similar_threshold;
     j["radius"] = o.near_copy_radius;
     res.set_content(j.dump(), kJson);
+  }
+
+  // A picture id from JSON: a number, or a string of digits (what the page sends: JavaScript numbers lose 64-bit ids).
+  static Result<int64_t> JsonId(const json& v) {
+    if (v.is_number_integer()) return v.get<int64_t>();
+    if (v.is_string()) {
+      const std::string t = v.get<std::string>();
+      if (!t.empty() && t.size() <= 19 && t.find_first_not_of("0123456789") == std::string::npos) {
+        try {
+          return std::stoll(t);
+        } catch (const std::exception&) {
+        }
+      }
+    }
+    return Status::InvalidArgument("ids must be picture ids (numbers or strings of digits), not " + v.dump().substr(0, 40));
+  }
+
+  static Result<std::vector<int64_t>> JsonIds(const json& j, const char* field) {
+    std::vector<int64_t> out;
+    if (!j.contains(field)) return out;
+    if (!j[field].is_array() || j[field].size() > 1000)
+      return Status::InvalidArgument(std::string(field) + " must be an array of at most 1000 picture ids");
+    for (const auto& v : j[field]) {
+      DOPPEL_ASSIGN_OR_RETURN(int64_t id, JsonId(v));
+      out.push_back(id);
+    }
+    return out;
+  }
+
+  // Records decisions about duplicate groups: {"ids": [...], "keep": [...], "keep_paths": [...]}, or several at once
+  // as {"decisions": [...]} (the page's bulk resolve). keep = ids: not duplicates.
+  void Decide(const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req, res)) return;
+    json j = json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      return Fail(res, Status::InvalidArgument("give {\"ids\": [...], \"keep\": [...]} or {\"decisions\": [...]}"));
+    json list = j.contains("decisions") ? j["decisions"] : json::array({j});
+    if (!list.is_array() || list.empty() || list.size() > 500)
+      return Fail(res, Status::InvalidArgument("decisions must be an array of 1 to 500 decisions"));
+    std::vector<DuplicateResolution> rs;
+    for (const auto& d : list) {
+      if (!d.is_object()) return Fail(res, Status::InvalidArgument("a decision is an object"));
+      for (const auto& [k, v] : d.items())
+        if (k != "ids" && k != "keep" && k != "keep_paths")
+          return Fail(res, Status::InvalidArgument("unknown field '" + k.substr(0, 64) + "'"));
+      DuplicateResolution r;
+      auto ids = JsonIds(d, "ids");
+      auto keep = ids.ok() ? JsonIds(d, "keep") : ids;
+      if (!keep.ok()) return Fail(res, keep.status());
+      r.ids = *ids;
+      r.keep = *keep;
+      if (d.contains("keep_paths")) {
+        if (!d["keep_paths"].is_array()) return Fail(res, Status::InvalidArgument("keep_paths must be an array"));
+        for (const auto& p : d["keep_paths"]) {
+          if (!p.is_string()) return Fail(res, Status::InvalidArgument("keep_paths must hold indexed paths"));
+          r.keep_paths.push_back(p.get<std::string>());
+        }
+      }
+      rs.push_back(std::move(r));
+    }
+    for (const auto& r : rs) {
+      Status st = engine->ResolveDuplicates(r);
+      if (!st.ok()) return Fail(res, st);
+    }
+    res.set_content(json{{"recorded", rs.size()}}.dump(), kJson);
+  }
+
+  // Forgets the decisions naming any of ?ids=1,2,...
+  void Forget(const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req, res)) return;
+    std::vector<int64_t> ids;
+    for (const auto& t : api::SplitList(req.get_param_value("ids"))) {
+      auto id = JsonId(json(t));
+      if (!id.ok()) return Fail(res, id.status());
+      ids.push_back(*id);
+    }
+    if (ids.empty()) return Fail(res, Status::InvalidArgument("give ?ids=ID,ID,..."));
+    Status st = engine->ForgetDuplicateDecisions(ids);
+    if (!st.ok()) return Fail(res, st);
+    res.set_content(json{{"forgotten", true}}.dump(), kJson);
+  }
+
+  // A trash batch as JSON, without places inside the data directory (server paths).
+  static json BatchJson(const TrashBatch& b) {
+    json j = api::ToJson(b);
+    for (auto* list : {&j["moves"], &j["skipped"]})
+      for (auto& m : *list) {
+        m.erase("to");
+        m["id"] = std::to_string(m["id"].get<int64_t>());
+      }
+    return j;
+  }
+
+  // Carries out the decisions: {"dry_run": true} (the default) answers the plan; false moves the files into the
+  // data directory's trash.
+  void Apply(const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req, res)) return;
+    json j = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || (j.contains("dry_run") && !j["dry_run"].is_boolean()))
+      return Fail(res, Status::InvalidArgument("give {\"dry_run\": true|false}"));
+    if (engine->RunningIndexJob()) return JobConflict(res);
+    auto b = engine->ApplyDuplicateDecisions(j.value("dry_run", true));
+    if (!b.ok() && b.status().code() == Status::Code::kFailedPrecondition && engine->RunningIndexJob())
+      return JobConflict(res);
+    if (!b.ok()) return Fail(res, b.status());
+    res.set_content(BatchJson(*b).dump(), kJson);
+  }
+
+  // Moves a batch back: {"batch": NAME} or {} for the latest.
+  void Undo(const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req, res)) return;
+    json j = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || (j.contains("batch") && !j["batch"].is_string()))
+      return Fail(res, Status::InvalidArgument("give {\"batch\": NAME} or {}"));
+    if (engine->RunningIndexJob()) return JobConflict(res);
+    auto b = engine->UndoTrash(j.value("batch", ""));
+    if (!b.ok()) return Fail(res, b.status());
+    res.set_content(BatchJson(*b).dump(), kJson);
+  }
+
+  void Trash(const httplib::Request&, httplib::Response& res) {
+    auto all = engine->ListTrash();
+    if (!all.ok()) return Fail(res, all.status());
+    json a = json::array();
+    for (const auto& b : *all) a.push_back(BatchJson(b));
+    res.set_content(json{{"batches", a}}.dump(), kJson);
   }
 
   Result<int64_t> IdOf(const httplib::Request& req) {
@@ -530,6 +668,8 @@ struct HttpServer::Impl {
     if (path == "/" || path == "/app.js" || path == "/app.css" || path == "/favicon.svg") return "page";
     for (const char* exact : {"/healthz", "/metrics", "/api/v1/openapi.json", "/api/v1/status", "/api/v1/models",
                               "/api/v1/search", "/api/v1/compare", "/api/v1/jobs", "/api/v1/jobs/current", "/api/v1/duplicates",
+                              "/api/v1/duplicates/decisions", "/api/v1/duplicates/apply", "/api/v1/duplicates/undo",
+                              "/api/v1/trash",
                               "/api/v1/pictures"})
       if (path == exact) return exact;
     for (const char* prefix : {"/api/v1/pictures/", "/api/v1/images/", "/api/v1/thumbnails/"})
@@ -633,6 +773,13 @@ struct HttpServer::Impl {
           [this](const httplib::Request& q, httplib::Response& r) { Thumbnail(q, r); });
     Route("GET", "/api/v1/duplicates",
           [this](const httplib::Request& q, httplib::Response& r) { Duplicates(q, r); });
+    Route("POST", "/api/v1/duplicates/decisions",
+          [this](const httplib::Request& q, httplib::Response& r) { Decide(q, r); });
+    Route("DELETE", "/api/v1/duplicates/decisions",
+          [this](const httplib::Request& q, httplib::Response& r) { Forget(q, r); });
+    Route("POST", "/api/v1/duplicates/apply", [this](const httplib::Request& q, httplib::Response& r) { Apply(q, r); });
+    Route("POST", "/api/v1/duplicates/undo", [this](const httplib::Request& q, httplib::Response& r) { Undo(q, r); });
+    Route("GET", "/api/v1/trash", [this](const httplib::Request& q, httplib::Response& r) { Trash(q, r); });
     Route("POST", "/api/v1/jobs", [this](const httplib::Request& q, httplib::Response& r) { StartJob(q, r); });
     Route("GET", "/api/v1/jobs/current", [this](const httplib::Request& q, httplib::Response& r) { JobStatus(q, r); });
     Route("DELETE", "/api/v1/jobs/current",

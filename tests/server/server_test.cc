@@ -250,6 +250,14 @@ TEST_F(ServerTest, ReadRoutes) {
   json dj = json::parse(dups->body);
   EXPECT_EQ(dj["model"], "m");
   EXPECT_TRUE(dj["groups"].is_array());
+  if (dj["total"].get<int>() > 1) {  // paging: one group a page
+    auto one = client_->Get("/api/v1/duplicates?threshold=0.5&limit=1&offset=1");
+    ASSERT_TRUE(one);
+    json oj = json::parse(one->body);
+    ASSERT_EQ(oj["groups"].size(), 1u);
+    EXPECT_EQ(oj["groups"][0], dj["groups"][1]);
+    EXPECT_EQ(oj["more"], dj["total"].get<int>() > 2);
+  }
   auto baddup = client_->Get("/api/v1/duplicates?threshold=lots");
   ASSERT_TRUE(baddup);
   EXPECT_EQ(baddup->status, 400);
@@ -638,6 +646,87 @@ TEST_F(ServerWrites, TokenJobsUploadsAndDeletes) {
   auto gone = c.Get(("/api/v1/pictures/" + std::to_string(id)).c_str());
   ASSERT_TRUE(gone);
   EXPECT_EQ(gone->status, 404);
+}
+
+// The review flow over HTTP: a group of one picture under two paths, a decision (ids as strings, as the page sends
+// them), the dry run, applying (the copy moves into the trash, no server path in the answer), undo, forgetting.
+TEST_F(ServerWrites, DuplicateDecisionsApplyAndUndo) {
+  fs::create_directories(dir_.file("dups/backup"));
+  const std::string keep = dir_.file("dups/p.jpg"), copy = dir_.file("dups/backup/p.jpg");
+  fs::copy_file(photos_[10], keep);
+  fs::copy_file(photos_[10], copy);
+  {
+    EngineOptions o;
+    o.data_dir = data_;
+    auto e = Engine::Open(o);
+    ASSERT_TRUE(e.ok());
+    ASSERT_TRUE((*e)->Index({dir_.file("dups")}, IndexOptions()).ok());
+  }
+  ServerProcess s(data_, {"--allow-writes"}, token_);
+  ASSERT_GT(s.port(), 0);
+  httplib::Client c("127.0.0.1", s.port());
+  c.set_read_timeout(60, 0);
+  auto groups = [&](const std::string& extra) {
+    auto r = c.Get(("/api/v1/duplicates?min_tier=exact" + extra).c_str());
+    EXPECT_TRUE(r && r->status == 200);
+    return r ? json::parse(r->body) : json();
+  };
+  json g = groups("");
+  ASSERT_EQ(g["total"], 1) << g.dump();
+  const std::string id = std::to_string(g["groups"][0]["members"][0]["id"].get<int64_t>());
+  const json decision = {{"ids", {id}}, {"keep", {id}}, {"keep_paths", {keep}}};
+  auto anon = c.Post("/api/v1/duplicates/decisions", decision.dump(), "application/json");
+  ASSERT_TRUE(anon);
+  EXPECT_EQ(anon->status, 401);
+  auto bad = c.Post("/api/v1/duplicates/decisions", Auth(token_), json{{"ids", {"x1"}}, {"keep", {"x1"}}}.dump(),
+                    "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  auto unknown = c.Post("/api/v1/duplicates/decisions", Auth(token_),
+                        json{{"ids", {id, "42"}}, {"keep", {id}}}.dump(), "application/json");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404) << "42 is no picture: " << unknown->body;
+  auto ok = c.Post("/api/v1/duplicates/decisions", Auth(token_), json{{"decisions", {decision}}}.dump(),
+                   "application/json");
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status, 200) << ok->body;
+  EXPECT_EQ(groups("")["total"], 0) << "resolved";
+  json decided = groups("&show_decided=true");
+  ASSERT_EQ(decided["total"], 1);
+  EXPECT_EQ(decided["groups"][0]["decision"], "keep " + id);
+
+  auto dry = c.Post("/api/v1/duplicates/apply", Auth(token_), "{}", "application/json");
+  ASSERT_TRUE(dry);
+  ASSERT_EQ(dry->status, 200) << dry->body;
+  json dj = json::parse(dry->body);
+  EXPECT_EQ(dj["state"], "dry-run");
+  ASSERT_EQ(dj["moves"].size(), 1u);
+  EXPECT_EQ(dj["moves"][0]["from"], copy);
+  EXPECT_TRUE(fs::exists(copy));
+  auto applied = c.Post("/api/v1/duplicates/apply", Auth(token_), json{{"dry_run", false}}.dump(), "application/json");
+  ASSERT_TRUE(applied);
+  ASSERT_EQ(applied->status, 200) << applied->body;
+  json aj = json::parse(applied->body);
+  EXPECT_EQ(aj["state"], "applied");
+  ASSERT_EQ(aj["moves"].size(), 1u);
+  EXPECT_FALSE(aj["moves"][0].contains("to")) << "no place inside the data directory";
+  EXPECT_FALSE(fs::exists(copy));
+  EXPECT_TRUE(fs::exists(keep));
+  auto trash = c.Get("/api/v1/trash");
+  ASSERT_TRUE(trash);
+  json tj = json::parse(trash->body);
+  ASSERT_EQ(tj["batches"].size(), 1u);
+  EXPECT_EQ(tj["batches"][0]["name"], aj["name"]);
+
+  auto undo = c.Post("/api/v1/duplicates/undo", Auth(token_), "{}", "application/json");
+  ASSERT_TRUE(undo);
+  ASSERT_EQ(undo->status, 200) << undo->body;
+  EXPECT_EQ(json::parse(undo->body)["reindexed"], 1);
+  EXPECT_EQ(testing::ReadFile(copy), testing::ReadFile(photos_[10]));
+  auto forget = c.Delete(("/api/v1/duplicates/decisions?ids=" + id).c_str(), Auth(token_));
+  ASSERT_TRUE(forget);
+  EXPECT_EQ(forget->status, 200) << forget->body;
+  EXPECT_EQ(groups("")["total"], 1) << "the group is back";
 }
 
 TEST_F(ServerWrites, WhileAnIndexJobRunsUploadsAndJobsGet409) {
