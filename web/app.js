@@ -18,6 +18,7 @@ const state = {
   page: 0,
   seq: 0,            // numbers the searches: an answer to an older one is dropped
   dupsSeq: 0,        // the same for the duplicates view
+  dupsOffset: 0,     // the first group shown
   job: null,         // the running index job, or null
   jobTimer: 0,
   routed: null,      // the address route() last handled
@@ -88,6 +89,7 @@ function fmtBytes(n) {
   return (n / 1024 / 1024).toFixed(n < 10 * 1024 * 1024 ? 1 : 0) + ' MB';
 }
 
+function files(n) { return n + (n === 1 ? ' file' : ' files'); }
 function fmtNum(n) { return Number(n).toLocaleString('en-US'); }
 function fmtDist(d) { return Number(d).toFixed(Math.abs(d) < 0.01 ? 4 : 3); }
 
@@ -372,38 +374,34 @@ function turnPage(delta) {
 
 // ------------------------------------------------------------------------------------------------ duplicates
 
-async function findDuplicates() {
+// The review (writes on): each member is kept or trashed (the rules' keeper kept, the others trashed, to begin
+// with); Resolve records that decision, "Not duplicates" keeps them all. Decisions only record: "Apply decisions"
+// shows the dry run first, then moves the files into the data directory's trash, and "Undo" brings them back.
+const DUPS_PAGE = 20;
+
+async function findDuplicates(offset = 0) {
   const seq = ++state.dupsSeq;  // an answer to an older request is dropped
   const box = $('dups-error');
   hideError(box);
   const q = new URLSearchParams({ model: $('dups-model').value, min_tier: $('dups-tier').value,
-                                  threshold: $('dups-threshold').value, radius: $('dups-radius').value });
+                                  threshold: $('dups-threshold').value, radius: $('dups-radius').value,
+                                  offset: String(offset), limit: String(DUPS_PAGE) });
   $('dups-summary').textContent = 'Looking for duplicates…';
   $('dups').setAttribute('aria-busy', 'true');
   try {
     const r = await api('/api/v1/duplicates?' + q.toString());
     if (seq !== state.dupsSeq) return;
-    const shown = r.groups.slice(0, 200);
-    const pictures = r.groups.reduce((n, g) => n + g.members.length, 0);
+    state.dupsOffset = offset;
     const limit = Number(Number(r.threshold).toPrecision(4));  // sent as a float32: 0.02 comes back 0.0199999...
     const how = ' (near-copy ≤ ' + r.radius + ' bits, similar ≤ ' + limit + ' with ' + r.model + ')';
-    $('dups-summary').textContent = r.groups.length
-      ? r.groups.length + ' groups, ' + pictures + ' pictures' + how +
-        (shown.length < r.groups.length ? '; the first ' + shown.length + ' shown' : '')
-      : 'No duplicates' + how + '.';
-    $('dups').replaceChildren(...shown.map((g, i) => el('section', { class: 'group' },
-      el('h3', { text: 'Group ' + (i + 1) + ' · ' + g.members.length + ' pictures' }),
-      el('div', { class: 'grid' }, ...g.members.map((h, j) => card({
-        ...h, rank: j + 1, width: (h.fields || {}).width, height: (h.fields || {}).height,
-      }, (article, meta) => {
-        if (j === 0) {
-          meta.prepend(el('strong', { text: 'keep (' + g.keep_rule + ')' }));
-          return;
-        }
-        const what = h.tier + (h.transform && h.transform !== 'identity' ? ' · ' + h.transform : '');
-        meta.prepend(el('strong', { class: 'tier tier-' + h.tier, text: what }));
-        if (h.tier === 'near-copy') meta.querySelector('.dist').textContent = h.distance + ' bits';
-      }))))));
+    $('dups-summary').textContent = r.total
+      ? r.total + ' groups' + how + '; groups ' + (offset + 1) + '–' + (offset + r.groups.length) + ' shown'
+      : (offset > 0 ? 'No more groups' : 'No duplicates') + how + '.';
+    $('dups').replaceChildren(...r.groups.map((g, i) => groupCard(g, offset + i + 1)));
+    $('dups-pager').hidden = !(offset > 0 || r.more);
+    $('dups-prev').disabled = offset === 0;
+    $('dups-next').disabled = !r.more;
+    $('dups-resolve-all').hidden = !writesOn() || r.groups.length === 0;
   } catch (e) {
     if (seq !== state.dupsSeq) return;
     showError(box, describe(e, 'Cannot find duplicates'));
@@ -411,6 +409,210 @@ async function findDuplicates() {
   } finally {
     if (seq === state.dupsSeq) $('dups').removeAttribute('aria-busy');
   }
+}
+
+// The decision a group card's toggles say: ids, the ids kept, and for a kept picture shown under several paths
+// the paths kept (only when some of its paths are trashed).
+function groupDecision(card) {
+  const g = card.group;
+  const ids = [...new Set(g.members.map((m) => m.id))];
+  const keep = [...new Set(g.members.filter((m, j) => card.keep[j]).map((m) => m.id))];
+  const keepPaths = [];
+  for (const id of keep) {
+    const mine = g.members.map((m, j) => [m, j]).filter(([m]) => m.id === id);
+    if (mine.length > 1 && mine.some(([, j]) => !card.keep[j]))
+      keepPaths.push(...mine.filter(([, j]) => card.keep[j]).map(([m]) => m.path));
+  }
+  const d = { ids, keep };
+  if (keepPaths.length) d.keep_paths = keepPaths;
+  return d;
+}
+
+function groupCard(g, number) {
+  const section = el('section', { class: 'group', tabindex: '-1', 'aria-label': 'Group ' + number });
+  section.group = g;
+  section.keep = g.members.map((m, j) => j === 0);
+  const toggles = [];
+  const grid = el('div', { class: 'grid' }, ...g.members.map((h, j) => card({
+    ...h, rank: j + 1, width: (h.fields || {}).width, height: (h.fields || {}).height,
+  }, (article, meta) => {
+    if (j === 0) {
+      meta.prepend(el('strong', { text: 'keep (' + g.keep_rule + ')' }));
+    } else {
+      const what = h.tier + (h.transform && h.transform !== 'identity' ? ' · ' + h.transform : '');
+      meta.prepend(el('strong', { class: 'tier tier-' + h.tier, text: what }));
+      if (h.tier === 'near-copy') meta.querySelector('.dist').textContent = h.distance + ' bits';
+    }
+    if (!writesOn()) return;
+    const t = el('button', { type: 'button', class: 'toggle', 'aria-keyshortcuts': String(j + 1) });
+    t.addEventListener('click', () => { section.keep[j] = !section.keep[j]; paint(); });
+    toggles.push([t, article]);
+    meta.append(t);
+  })));
+  const head = el('h3', { text: 'Group ' + number + ' · ' + g.members.length + ' pictures' });
+  section.append(head, grid);
+  if (!writesOn()) return section;
+  const status = el('span', { class: 'muted', role: 'status' });
+  const resolve = el('button', { type: 'button', class: 'primary', 'aria-keyshortcuts': 'r',
+                                 text: 'Resolve: keep the marked (r)' });
+  const notDup = el('button', { type: 'button', 'aria-keyshortcuts': 'n', text: 'Not duplicates (n)' });
+  resolve.addEventListener('click', () => decide(section, groupDecision(section)));
+  notDup.addEventListener('click', () => {
+    const ids = [...new Set(g.members.map((m) => m.id))];
+    decide(section, { ids, keep: ids });
+  });
+  section.resolveButton = resolve;
+  section.notDupButton = notDup;
+  section.status = status;
+  section.append(el('div', { class: 'group-actions' }, resolve, notDup, status));
+  function paint() {
+    toggles.forEach(([t, article], j) => {
+      t.textContent = section.keep[j] ? 'Keep' : 'Trash';
+      t.setAttribute('aria-pressed', String(section.keep[j]));
+      t.title = (section.keep[j] ? 'Kept' : 'Moved into the trash when decisions are applied') + ' (key ' + (j + 1) + ')';
+      article.classList.toggle('trashed', !section.keep[j]);
+    });
+    const anyKept = section.keep.some(Boolean);
+    resolve.disabled = !anyKept || section.classList.contains('resolved');
+    status.textContent = anyKept ? '' : 'Keep at least one.';
+  }
+  section.paint = paint;
+  paint();
+  return section;
+}
+
+async function decide(section, decision) {
+  try {
+    await api('/api/v1/duplicates/decisions', {
+      method: 'POST', headers: { 'Content-Type': 'application/json', ...authHeaders() },
+      body: JSON.stringify(decision),
+    });
+    markResolved(section, decision);
+  } catch (e) {
+    showError($('dups-error'), describe(e, 'Cannot record the decision'));
+  }
+}
+
+function markResolved(section, decision) {
+  section.classList.add('resolved');
+  section.resolveButton.disabled = true;
+  section.notDupButton.disabled = true;
+  const all = decision.keep.length === decision.ids.length && !decision.keep_paths;
+  section.status.textContent = all ? 'Recorded: not duplicates.'
+                                   : 'Recorded: ' + section.keep.filter((k) => !k).length +
+                                     ' to move into the trash when you apply the decisions.';
+  const next = section.nextElementSibling;
+  if (next && document.activeElement && section.contains(document.activeElement)) next.focus();
+  $('dups-apply').hidden = false;
+}
+
+async function resolveAllShown() {
+  const cards = [...$('dups').children].filter((c) => c.group && !c.classList.contains('resolved'));
+  if (!cards.length) return;
+  const decisions = cards.map(groupDecision).filter((d) => d.keep.length);
+  try {
+    await api('/api/v1/duplicates/decisions', {
+      method: 'POST', headers: { 'Content-Type': 'application/json', ...authHeaders() },
+      body: JSON.stringify({ decisions }),
+    });
+    cards.forEach((c, i) => markResolved(c, decisions[i]));
+  } catch (e) {
+    showError($('dups-error'), describe(e, 'Cannot record the decisions'));
+  }
+}
+
+// Apply: the dry run first; the files move only when the user confirms what it lists.
+async function planApply() {
+  const box = $('dups-error');
+  hideError(box);
+  try {
+    const plan = await api('/api/v1/duplicates/apply', {
+      method: 'POST', headers: { 'Content-Type': 'application/json', ...authHeaders() },
+      body: JSON.stringify({ dry_run: true }),
+    });
+    const panel = $('apply-panel');
+    panel.hidden = false;
+    const list = el('ul', {}, ...plan.moves.slice(0, 100).map((m) => el('li', { text: m.from })));
+    const skipped = plan.skipped.length
+      ? el('p', { class: 'muted', text: plan.skipped.length + ' left where they are: ' +
+                  plan.skipped.slice(0, 5).map((m) => basename(m.from) + ' (' + m.note + ')').join('; ') })
+      : null;
+    const confirm = el('button', { type: 'button', class: 'primary', text: 'Move ' + files(plan.moves.length) });
+    const cancel = el('button', { type: 'button', text: 'Cancel' });
+    confirm.disabled = plan.moves.length === 0;
+    confirm.addEventListener('click', applyNow);
+    cancel.addEventListener('click', () => { panel.hidden = true; });
+    panel.replaceChildren(
+      el('p', { text: plan.moves.length
+        ? files(plan.moves.length) + ' (' + fmtBytes(plan.bytes) + ') would move into the data directory\'s trash. ' +
+          'Nothing is deleted; Undo brings them back.'
+        : 'Nothing to move: no decision leaves a duplicate behind.' }),
+      ...[list, skipped, el('div', { class: 'group-actions' }, confirm, cancel)].filter(Boolean));
+    confirm.focus();
+  } catch (e) {
+    showError(box, describe(e, 'Cannot plan the decisions'));
+  }
+}
+
+async function applyNow() {
+  const panel = $('apply-panel');
+  try {
+    const b = await api('/api/v1/duplicates/apply', {
+      method: 'POST', headers: { 'Content-Type': 'application/json', ...authHeaders() },
+      body: JSON.stringify({ dry_run: false }),
+    });
+    const undo = el('button', { type: 'button', text: 'Undo' });
+    undo.addEventListener('click', () => undoApply(b.name));
+    panel.replaceChildren(el('p', { text: 'Moved ' + files(b.moves.length) + ' (' + fmtBytes(b.bytes) +
+                                    ') into the trash (batch ' + b.name + ').' + (b.skipped.length
+                                      ? ' ' + b.skipped.length + ' left where they are.' : '') }),
+                          el('div', { class: 'group-actions' }, undo));
+    undo.focus();
+  } catch (e) {
+    showError($('dups-error'), describe(e, 'Cannot apply the decisions'));
+  }
+}
+
+async function undoApply(name) {
+  const panel = $('apply-panel');
+  try {
+    const b = await api('/api/v1/duplicates/undo', {
+      method: 'POST', headers: { 'Content-Type': 'application/json', ...authHeaders() },
+      body: JSON.stringify(name ? { batch: name } : {}),
+    });
+    panel.replaceChildren(el('p', { text: 'Moved ' + files(b.moves.length) + ' back and indexed them again.' +
+                                    (b.skipped.length ? ' ' + b.skipped.length + ' could not go back: ' +
+                                      b.skipped.slice(0, 3).map((m) => m.note).join('; ') : '') }));
+  } catch (e) {
+    showError($('dups-error'), describe(e, 'Cannot undo'));
+  }
+}
+
+// Keys in the duplicates view: j / k move between groups, 1-9 toggle a member, r resolves, n says not duplicates.
+function dupsKey(e) {
+  const cards = [...$('dups').children].filter((c) => c.group);
+  if (!cards.length) return false;
+  let cur = cards.find((c) => c.contains(document.activeElement));
+  if (e.key === 'j' || e.key === 'k') {
+    const i = cur ? cards.indexOf(cur) + (e.key === 'j' ? 1 : -1) : 0;
+    const next = cards[Math.max(0, Math.min(cards.length - 1, i))];
+    next.focus();
+    next.scrollIntoView({ block: 'nearest' });
+    return true;
+  }
+  if (!writesOn()) return false;
+  if (!cur) cur = cards.find((c) => !c.classList.contains('resolved'));
+  if (!cur || cur.classList.contains('resolved')) return false;
+  if (/^[1-9]$/.test(e.key)) {
+    const j = Number(e.key) - 1;
+    if (j >= cur.keep.length) return false;
+    cur.keep[j] = !cur.keep[j];
+    cur.paint();
+    return true;
+  }
+  if (e.key === 'r' && !cur.resolveButton.disabled) { cur.focus(); cur.resolveButton.click(); return true; }
+  if (e.key === 'n') { cur.focus(); cur.notDupButton.click(); return true; }
+  return false;
 }
 
 // ------------------------------------------------------------------------------------------------ writes
@@ -544,7 +746,7 @@ function route() {
   const h = location.hash.slice(1);
   if (h === 'dups') {
     showView('dups');
-    if (!$('dups').childElementCount) findDuplicates();
+    if (!$('dups').childElementCount) findDuplicates(0);
     return;
   }
   showView('search');
@@ -586,8 +788,13 @@ function setupKeys() {
     else if (e.key === 'o') { e.preventDefault(); $('file').click(); }
     else if (e.key === 'ArrowLeft' && !$('view-search').hidden) turnPage(-1);
     else if (e.key === 'ArrowRight' && !$('view-search').hidden) turnPage(+1);
+    else if (!$('view-dups').hidden && dupsKey(e)) e.preventDefault();
   });
-  $('dups-form').addEventListener('submit', (e) => { e.preventDefault(); findDuplicates(); });
+  $('dups-form').addEventListener('submit', (e) => { e.preventDefault(); findDuplicates(0); });
+  $('dups-prev').addEventListener('click', () => findDuplicates(Math.max(0, state.dupsOffset - DUPS_PAGE)));
+  $('dups-next').addEventListener('click', () => findDuplicates(state.dupsOffset + DUPS_PAGE));
+  $('dups-resolve-all').addEventListener('click', resolveAllShown);
+  $('dups-apply').addEventListener('click', planApply);
   window.addEventListener('hashchange', onAddressChange);
   window.addEventListener('popstate', onAddressChange);
 }

@@ -318,6 +318,48 @@ try {
   await scrollThrough(page);
   await page.waitForFunction(() => [...document.querySelectorAll('.group img')].every((i) => i.complete));
   await shot(page, '5-duplicates');
+
+  step = 'review: keep fruits.jpg, trash its copy; the dry run lists it; applying moves it; undo brings it back';
+  const fruits = page.locator('.group', { has: page.locator('.path[title$="/copy-of-fruits.jpg"]') });
+  assert.equal(await fruits.count(), 1, 'the exact copy of fruits.jpg forms a group');
+  const toggleOf = (name) => fruits.locator('.hit', { has: page.locator('.path[title$="/' + name + '"]') })
+    .locator('button.toggle');
+  // Every member trashed: nothing would be kept, so Resolve is off.
+  for (const t of await fruits.locator('button.toggle').all())
+    if ((await t.getAttribute('aria-pressed')) === 'true') await t.click();
+  assert.ok(await fruits.locator('button.primary').isDisabled(), 'resolving with nothing kept is refused');
+  assert.match(await fruits.locator('[role=status]').textContent(), /Keep at least one/);
+  await toggleOf('fruits.jpg').click();
+  assert.equal(await toggleOf('fruits.jpg').getAttribute('aria-pressed'), 'true');
+  assert.equal(await toggleOf('copy-of-fruits.jpg').textContent(), 'Trash');
+  await fruits.locator('button.primary').click();
+  await page.waitForFunction(() => /Recorded: 1 to move/.test(
+    document.querySelector('.group.resolved [role=status]')?.textContent || ''));
+  // The keyboard: j focuses a group, n records "not duplicates".
+  await page.locator('#dups-summary').click();
+  await page.keyboard.press('j');
+  const focused = await page.evaluate(() => document.activeElement?.classList.contains('group'));
+  assert.ok(focused, 'j focuses a group');
+  if (!(await page.evaluate(() => document.activeElement.classList.contains('resolved')))) {
+    await page.keyboard.press('n');
+    await page.waitForFunction(() => /not duplicates/.test(
+      [...document.querySelectorAll('.group.resolved [role=status]')].map((s) => s.textContent).join(' ')));
+  }
+  await page.click('#dups-apply');
+  await page.waitForSelector('#apply-panel:not([hidden]) li');
+  const planned = await page.$$eval('#apply-panel li', (ls) => ls.map((l) => l.textContent));
+  assert.deepEqual(planned.map((p) => basename(p)), ['copy-of-fruits.jpg']);
+  assert.ok(existsSync(join(extra, 'copy-of-fruits.jpg')), 'the dry run moves nothing');
+  assert.match(await page.textContent('#apply-panel'), /^1 file \(\d+ KB\) would move/);
+  assert.doesNotMatch(await page.textContent('#apply-panel'), /null|undefined/);
+  await shot(page, '5b-apply-plan');
+  await page.click('#apply-panel button.primary');
+  await page.waitForFunction(() => /Moved 1 file .* into the trash/.test(document.getElementById('apply-panel').textContent));
+  assert.ok(!existsSync(join(extra, 'copy-of-fruits.jpg')), 'applied: the copy is in the trash');
+  assert.ok(existsSync(join(samples, 'fruits.jpg')));
+  await page.click('#apply-panel button');
+  await page.waitForFunction(() => /Moved 1 file back/.test(document.getElementById('apply-panel').textContent));
+  assert.deepEqual(readFileSync(join(extra, 'copy-of-fruits.jpg')), readFileSync(join(samples, 'fruits.jpg')));
   await page.click('.group .hit button.thumb');
   await page.waitForFunction(() => !document.getElementById('view-search').hidden && /^#id=/.test(location.hash));
 
