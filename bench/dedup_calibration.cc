@@ -130,11 +130,13 @@ int NearCopyDistance(const Hashed& a, const Hashed& b) {
 
 int Main(int argc, char** argv) {
   std::string out = "BENCHMARKS.md";
+  std::string model = kBuiltinDefaultModel;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     if (k == "--out" && i + 1 < argc) out = argv[++i];
+    else if (k == "--model" && i + 1 < argc) model = argv[++i];
     else {
-      std::fprintf(stderr, "usage: bench_dedup_calibration [--out FILE]\n");
+      std::fprintf(stderr, "usage: bench_dedup_calibration [--model BUILTIN] [--out FILE]\n");
       return 2;
     }
   }
@@ -177,11 +179,11 @@ int Main(int argc, char** argv) {
       if (c.ok()) hashes[p] = *c;
     }
   }
-  // The similar tier: the built-in default model over the whole set.
+  // The similar tier: the chosen built-in model over the whole set.
   EngineOptions eo;
   eo.data_dir = (tmp / "data").string();
   auto engine = Engine::Open(eo);
-  if (!engine.ok() || !AddBuiltinModel(**engine, kBuiltinDefaultModel).ok()) return 1;
+  if (!engine.ok() || !AddBuiltinModel(**engine, model).ok()) return 1;
   if (!(*engine)->Index({(tmp / "set").string()}, IndexOptions()).ok()) return 1;
   const int total = int(hashes.size());
   std::map<std::string, std::map<std::string, float>> cnn;  // base -> path -> distance
@@ -191,23 +193,30 @@ int Main(int argc, char** argv) {
     SearchOptions so;
     so.k = total;
     so.collapse_duplicates = false;
-    auto hits = (*engine)->Search(q, "", so);
+    auto hits = (*engine)->Search(q, model, so);
     if (!hits.ok()) continue;
     for (const auto& h : *hits) cnn[b][h.path] = h.distance;
   }
 
   const int radius = kNearCopyRadius;
-  const float threshold = kSimilarThreshold;
+  bool calibrated = false;
+  auto stored = (*engine)->SimilarThreshold(model, &calibrated);
+  const float threshold = stored.ok() ? *stored : kSimilarThreshold;
+  const bool is_default = model == kBuiltinDefaultModel;
   Section report;
-  report.Say("## Duplicate tiers: calibration on a labelled set (issue 14)");
+  report.Say(is_default ? "## Duplicate tiers: calibration on a labelled set (issue 14)"
+                        : "### The similar tier with " + model);
   report.Say("");
-  report.Say("Command: `build/bin/bench_dedup_calibration`, " + Today() + ", " + MachineDescription() + ". " +
+  report.Say("Command: `build/bin/bench_dedup_calibration" + (is_default ? std::string() : " --model " + model) +
+             "`, " + Today() + ", " + MachineDescription() + ". " +
              std::to_string(bases.size()) + " opencv-doc photos, each with " + std::to_string(std::size(kEdits)) +
              " edited copies (JPEG q85 unless stated); negatives: every pair of different photos, the pairs of one "
              "scene counted apart. Near-copy distance: Hamming bits of 256, best of the 8 rotations/flips; similar "
-             "distance: the built-in default model (mobilenet_v2), squared L2 of unit vectors. Recall at the "
+             "distance: the built-in model " + model + ", squared L2 of unit vectors. Recall at the "
              "defaults: near-copy <= " + std::to_string(radius) + " bits, similar <= " +
-             std::to_string(threshold).substr(0, 5) + " (the similar threshold is calibrated for this model: see below).");
+             std::to_string(threshold).substr(0, 6) +
+             (calibrated ? " (the threshold stored with this model, calibrated as below)."
+                         : " (the built-in default model's: this model has none stored yet; see below)."));
   report.Say("");
   report.Say("| edit | copies | near-copy bits: median / max | near-copy recall | similar: median / max | similar recall | "
              "either tier |");
@@ -273,7 +282,7 @@ int Main(int argc, char** argv) {
   report.Sayf("Margins: the closest different photos are %.0f bits apart (the radius is %d); the closest different "
               "photos by the model are at %.4f (the similar threshold is %.4f).",
               mn(diff_bits), radius, mn(diff_cnn), threshold);
-  return report.Write(out, "dedup_calibration") ? 0 : 1;
+  return report.Write(out, is_default ? "dedup_calibration" : "dedup_calibration_" + model) ? 0 : 1;
 }
 
 }  // namespace

@@ -15,15 +15,7 @@
 #include <omp.h>
 #include <sys/resource.h>
 
-// hnswlib 0.6.2 defines non-inline functions in its headers, and libdoppel_store.a contains them too: rename this
-// program's copy so the two do not collide at link time.
-#define hnswlib hnswlib_raw
-#define cpuid hnswlib_raw_cpuid
-#define xgetbv hnswlib_raw_xgetbv
-#define AVXCapable hnswlib_raw_AVXCapable
-#define AVX512Capable hnswlib_raw_AVX512Capable
-#include <hnswlib/hnswlib.h>
-#undef hnswlib
+#include "raw_hnswlib.h"
 
 #include <algorithm>
 #include <atomic>

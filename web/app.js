@@ -384,8 +384,8 @@ async function findDuplicates(offset = 0) {
   const box = $('dups-error');
   hideError(box);
   const q = new URLSearchParams({ model: $('dups-model').value, min_tier: $('dups-tier').value,
-                                  threshold: $('dups-threshold').value, radius: $('dups-radius').value,
-                                  offset: String(offset), limit: String(DUPS_PAGE) });
+                                  radius: $('dups-radius').value, offset: String(offset), limit: String(DUPS_PAGE) });
+  if ($('dups-threshold').value.trim()) q.set('threshold', $('dups-threshold').value.trim());
   $('dups-summary').textContent = 'Looking for duplicates…';
   $('dups').setAttribute('aria-busy', 'true');
   try {
@@ -393,7 +393,8 @@ async function findDuplicates(offset = 0) {
     if (seq !== state.dupsSeq) return;
     state.dupsOffset = offset;
     const limit = Number(Number(r.threshold).toPrecision(4));  // sent as a float32: 0.02 comes back 0.0199999...
-    const how = ' (near-copy ≤ ' + r.radius + ' bits, similar ≤ ' + limit + ' with ' + r.model + ')';
+    const how = ' (near-copy ≤ ' + r.radius + ' bits, similar ≤ ' + limit + ' with ' + r.model +
+                (r.threshold_calibrated ? '' : ', not calibrated for it') + ')';
     $('dups-summary').textContent = r.total
       ? r.total + ' groups' + how + '; groups ' + (offset + 1) + '–' + (offset + r.groups.length) + ' shown'
       : (offset > 0 ? 'No more groups' : 'No duplicates') + how + '.';

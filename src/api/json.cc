@@ -34,7 +34,8 @@ json ToJson(const std::vector<Hit>& hits) {
 json ToJson(const ModelEntry& m, bool is_default) {
   return json{{"name", m.name},     {"default", is_default}, {"dim", m.dim},       {"metric", m.metric},
               {"index", m.index},   {"fingerprint", m.fingerprint}, {"source", m.source}, {"file", m.file},
-              {"added", m.added},   {"spec", json::parse(SpecToCanonicalJson(m.spec))}};
+              {"added", m.added},   {"spec", json::parse(SpecToCanonicalJson(m.spec))},
+              {"similar_threshold", m.similar_threshold > 0 ? json(m.similar_threshold) : json(nullptr)}};
 }
 
 json ToJson(const EngineStatus& s) {

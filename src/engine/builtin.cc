@@ -16,7 +16,18 @@ std::string NsfwjsDir() {
 
 std::vector<std::string> BuiltinModelNames() { return keras::BuiltinKerasModelNames(); }
 
-Result<ModelEntry> AddBuiltinModel(Engine& engine, const std::string& name, const AddModelOptions& options) {
+namespace {
+// The duplicates' similar-tier distance of each built-in model, measured by bench_dedup_calibration (1% false
+// merges of different photos; BENCHMARKS.md).
+float CalibratedSimilarThreshold(const std::string& name) {
+  if (name == "mobilenet_v2") return kSimilarThreshold;
+  return 0;
+}
+}  // namespace
+
+Result<ModelEntry> AddBuiltinModel(Engine& engine, const std::string& name, const AddModelOptions& options_in) {
+  AddModelOptions options = options_in;
+  if (options.similar_threshold <= 0) options.similar_threshold = CalibratedSimilarThreshold(name);
   DOPPEL_ASSIGN_OR_RETURN(keras::BuiltinKerasModel b, keras::BuiltinKeras(name));
   fs::path src = fs::path(NsfwjsDir()) / b.subfolder;
   std::error_code ec;

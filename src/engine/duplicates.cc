@@ -331,18 +331,22 @@ Status Engine::Impl::UpdateHashes(const std::function<bool()>& cancelled) {
   return Status::OK();
 }
 
-Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOptions& o) {
-  if (o.max_group < 2) return Status::InvalidArgument("max_group must be at least 2");
-  if (o.near_copy_radius < 0 || o.near_copy_radius > kPerceptualHashBits)
+Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOptions& o_in) {
+  if (o_in.max_group < 2) return Status::InvalidArgument("max_group must be at least 2");
+  if (o_in.near_copy_radius < 0 || o_in.near_copy_radius > kPerceptualHashBits)
     return Status::InvalidArgument("the near-copy radius must be in 0..256 bits");
-  for (const auto& r : o.keep_rules) {
+  for (const auto& r : o_in.keep_rules) {
     const bool known = r == "largest" || r == "biggest" || r == "oldest" || r == "newest" ||
                        ((r.rfind("prefer:", 0) == 0 || r.rfind("avoid:", 0) == 0) && r.size() > r.find(':') + 1);
     if (!known)
       return Status::InvalidArgument("keeper rule '" + r + "': use largest, biggest, oldest, newest, prefer:TEXT or "
                                      "avoid:TEXT");
   }
-  DOPPEL_ASSIGN_OR_RETURN(std::string name, ResolveModelName(o.model));
+  DOPPEL_ASSIGN_OR_RETURN(std::string name, ResolveModelName(o_in.model));
+  DuplicateOptions o = o_in;  // 0 = the model's calibrated threshold
+  if (o.similar_threshold <= 0) {
+    DOPPEL_ASSIGN_OR_RETURN(o.similar_threshold, SimilarThreshold(name));
+  }
   DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
   const bool smaller_better = coll->schema().metric == Metric::kL2;
   QueryRequest all;

@@ -42,7 +42,8 @@ json EntryToJson(const ModelEntry& e) {
   return json{{"name", e.name},     {"file", e.file},   {"source", e.source},
               {"spec", json::parse(SpecToCanonicalJson(e.spec))},
               {"fingerprint", e.fingerprint},         {"dim", e.dim},
-              {"metric", e.metric}, {"index", e.index}, {"added", e.added}};
+              {"metric", e.metric}, {"index", e.index}, {"added", e.added},
+              {"similar_threshold", e.similar_threshold}};
 }
 
 Result<ModelEntry> EntryFromJson(const json& j, const std::string& where) {
@@ -57,6 +58,7 @@ Result<ModelEntry> EntryFromJson(const json& j, const std::string& where) {
     e.metric = j.at("metric").get<std::string>();
     e.index = j.at("index").get<std::string>();
     e.added = j.value("added", "");
+    e.similar_threshold = j.value("similar_threshold", 0.0f);
     return e;
   } catch (const std::exception& ex) {
     return Status::Corruption(where + ": bad model entry: " + ex.what());
@@ -207,6 +209,28 @@ Status Engine::SetDefaultModel(const std::string& name) {
   return s;
 }
 
+Result<float> Engine::SimilarThreshold(const std::string& model, bool* calibrated) const {
+  DOPPEL_ASSIGN_OR_RETURN(std::string name, ResolveModelName(model));
+  DOPPEL_ASSIGN_OR_RETURN(ModelEntry e, GetModel(name));
+  if (calibrated) *calibrated = e.similar_threshold > 0;
+  return e.similar_threshold > 0 ? e.similar_threshold : kSimilarThreshold;
+}
+
+Status Engine::SetSimilarThreshold(const std::string& model, float threshold) {
+  DOPPEL_RETURN_IF_ERROR(CheckWritable());
+  if (!(threshold >= 0 && threshold <= 4))
+    return Status::InvalidArgument("a similar threshold is a distance in 0..4 (squared L2 of unit vectors)");
+  std::lock_guard<std::mutex> wlock(impl_->write_mu);
+  std::unique_lock<std::shared_mutex> lock(impl_->models_mu);
+  auto it = impl_->models.find(model);
+  if (it == impl_->models.end()) return Status::NotFound("no model named '" + model + "'");
+  const float before = it->second.similar_threshold;
+  it->second.similar_threshold = threshold;
+  Status s = impl_->SaveRegistry(options_.data_dir);
+  if (!s.ok()) it->second.similar_threshold = before;
+  return s;
+}
+
 Result<std::string> Engine::ResolveModelName(const std::string& name) const {
   if (!name.empty()) {
     DOPPEL_ASSIGN_OR_RETURN(ModelEntry e, GetModel(name));
@@ -290,6 +314,7 @@ Result<ModelEntry> Engine::AddModel(const std::string& name, const std::string& 
   e.metric = MetricName(actual.metric);
   e.index = actual.index.ToString();
   e.added = NowIso();
+  e.similar_threshold = opts.similar_threshold;
   std::unique_lock<std::shared_mutex> lock(impl_->models_mu);
   impl_->models[name] = e;
   impl_->loaded[name] = model;

@@ -275,6 +275,12 @@ struct HttpServer::Impl {
     auto name = engine->ResolveModelName(o.model);
     if (!name.ok()) return Fail(res, name.status());
     o.model = *name;
+    bool calibrated = true;
+    if (o.similar_threshold <= 0) {
+      auto t = engine->SimilarThreshold(o.model, &calibrated);
+      if (!t.ok()) return Fail(res, t.status());
+      o.similar_threshold = *t;
+    }
     int offset = 0, limit = 50;
     st = number("offset", 0, kMaxOffset, &offset);
     if (st.ok()) st = number("limit", 1, 500, &limit);
@@ -298,6 +304,7 @@ struct HttpServer::Impl {
     j["model"] = *name;
     j["min_tier"] = DuplicateTierName(o.min_tier);
     j["threshold"] = o.similar_threshold;
+    j["threshold_calibrated"] = calibrated;
     j["radius"] = o.near_copy_radius;
     res.set_content(j.dump(), kJson);
   }

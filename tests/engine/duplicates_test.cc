@@ -398,5 +398,39 @@ TEST_F(Duplicates, ReadOnlyEnginesPlanButNeverMove) {
   EXPECT_TRUE(fs::exists(dir_.file("imgs/b.jpg")));
 }
 
+// The similar tier's threshold is stored with each model (calibrated on a labelled set) and used when none is given;
+// a model without one falls back to the built-in default model's, and says so.
+TEST_F(Duplicates, TheSimilarThresholdIsStoredWithTheModel) {
+  Write(Photo(0, 300), "a.png");
+  Write(Photo(3, 300), "b.png");
+  bool calibrated = true;
+  auto t = engine_->SimilarThreshold("m", &calibrated);
+  ASSERT_TRUE(t.ok());
+  EXPECT_FLOAT_EQ(*t, kSimilarThreshold);
+  EXPECT_FALSE(calibrated);
+  ASSERT_TRUE(engine_->SetSimilarThreshold("m", 4.0f).ok());  // every pair of unit vectors is within 4
+  DuplicateOptions o;  // threshold 0: the model's
+  ASSERT_TRUE(engine_->Index({dir_.file("imgs")}, IndexOptions()).ok());
+  auto loose = engine_->FindDuplicates(o);
+  ASSERT_TRUE(loose.ok());
+  ASSERT_EQ(loose->size(), 1u);
+  EXPECT_EQ((*loose)[0].members[1].tier, DuplicateTier::kSimilar);
+  ASSERT_TRUE(engine_->SetSimilarThreshold("m", 1e-6f).ok());
+  EXPECT_TRUE(engine_->FindDuplicates(o)->empty());
+  EXPECT_EQ(engine_->SetSimilarThreshold("m", -1).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(engine_->SetSimilarThreshold("nope", 0.1f).code(), Status::Code::kNotFound);
+  // Stored in the registry: another process sees it.
+  engine_.reset();
+  EngineOptions ro;
+  ro.data_dir = dir_.file("data");
+  ro.read_only = true;
+  auto reader = Engine::Open(ro);
+  ASSERT_TRUE(reader.ok());
+  auto again = (*reader)->SimilarThreshold("m", &calibrated);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FLOAT_EQ(*again, 1e-6f);
+  EXPECT_TRUE(calibrated);
+}
+
 }  // namespace
 }  // namespace doppel

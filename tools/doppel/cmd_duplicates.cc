@@ -74,6 +74,12 @@ int RunDuplicates(const DupArgs& a) {
   auto model = (*engine)->ResolveModelName(o.model);
   if (!model.ok()) return Fail("duplicates", model.status());
   o.model = *model;
+  bool calibrated = true;
+  if (o.similar_threshold <= 0) {
+    auto t = (*engine)->SimilarThreshold(o.model, &calibrated);
+    if (!t.ok()) return Fail("duplicates", t.status());
+    o.similar_threshold = *t;
+  }
   auto groups = (*engine)->FindDuplicates(o);
   if (!groups.ok()) return Fail("duplicates", groups.status());
   if (a.json) {
@@ -82,9 +88,9 @@ int RunDuplicates(const DupArgs& a) {
   }
   size_t pictures = 0;
   for (const auto& g : *groups) pictures += g.members.size();
-  std::printf("%zu group(s), %zu pictures (tiers down to %s; near-copy within %d bits, similar within %.4f with %s)\n",
+  std::printf("%zu group(s), %zu pictures (tiers down to %s; near-copy within %d bits, similar within %.4f with %s%s)\n",
               groups->size(), pictures, DuplicateTierName(o.min_tier), o.near_copy_radius, o.similar_threshold,
-              model->c_str());
+              model->c_str(), calibrated ? "" : ", not calibrated for it");
   int n = 0;
   for (const auto& g : *groups) {
     std::printf("\ngroup %d (%zu pictures)%s\n", ++n, g.members.size(),
@@ -197,7 +203,8 @@ void RegisterDuplicates(CLI::App& app, Action* action) {
   dup->add_option("--min-tier", da->min_tier, "weakest tier shown: exact, near-copy or similar (default similar)");
   dup->add_option("--threshold", da->options.similar_threshold,
                   "similar tier: largest distance (L2 metric: squared, on unit vectors) or smallest similarity "
-                  "(IP/COSINE) to the representative (default 0.009, calibrated for the built-in default model)");
+                  "(IP/COSINE) to the representative (default: the model's calibrated one, see `doppel model "
+                  "threshold`; 0.009 for the built-in default model)");
   dup->add_option("--radius", da->options.near_copy_radius,
                   "near-copy tier: largest Hamming distance of the 256-bit hashes (default " +
                       std::to_string(kNearCopyRadius) + ")");

@@ -1,5 +1,6 @@
 // doppel model inspect: what an ONNX file declares, and how doppel would use it.
 #include <cstdio>
+#include <optional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -179,6 +180,27 @@ int RunDefault(const NameArgs& a) {
   return 0;
 }
 
+struct ThresholdArgs {
+  EngineFlags engine;
+  std::string name;
+  std::optional<float> threshold;
+};
+
+// The duplicates' similar tier threshold stored with a model: show it, or store one measured on a labelled set.
+int RunThreshold(const ThresholdArgs& a) {
+  auto engine = a.engine.Open(a.threshold ? EngineFlags::Mode::kWrite : EngineFlags::Mode::kRead);
+  if (!engine.ok()) return Fail("model threshold", engine.status());
+  if (a.threshold) {
+    Status st = (*engine)->SetSimilarThreshold(a.name, *a.threshold);
+    if (!st.ok()) return Fail("model threshold", st);
+  }
+  bool calibrated = false;
+  auto t = (*engine)->SimilarThreshold(a.name, &calibrated);
+  if (!t.ok()) return Fail("model threshold", t.status());
+  std::printf("%g%s\n", *t, calibrated ? "" : " (not calibrated for this model: the built-in default model's)");
+  return 0;
+}
+
 struct ImportArgs {
   std::string src;
   std::string out;
@@ -283,6 +305,15 @@ void RegisterModel(CLI::App& app, Action* action) {
   def->engine.Add(defc);
   defc->add_option("name", def->name, "model name");
   defc->callback([def, action] { *action = [def] { return RunDefault(*def); }; });
+
+  auto th = std::make_shared<ThresholdArgs>();
+  CLI::App* thc = model->add_subcommand(
+      "threshold", "Show the duplicates' similar-tier distance stored with a model, or store one (0 forgets it)");
+  th->engine.Add(thc);
+  thc->add_option("name", th->name, "model name")->required();
+  thc->add_option("distance", th->threshold, "the distance (squared L2 of unit vectors), e.g. from "
+                                             "bench_dedup_calibration on your own labelled set");
+  thc->callback([th, action] { *action = [th] { return RunThreshold(*th); }; });
 }
 
 }  // namespace doppel::cli

@@ -63,11 +63,15 @@ struct ModelEntry {
   std::string metric;       // "L2", "IP", "COSINE"
   std::string index;        // the index factory description, e.g. "HNSW,M=16,efConstruction=200,ef=64"
   std::string added;        // ISO 8601 time
+  // The duplicates' similar tier's distance for this model, calibrated on a labelled set (bench_dedup_calibration);
+  // 0 = not calibrated (the tier then uses kSimilarThreshold, which was calibrated for the built-in default model).
+  float similar_threshold = 0;
 };
 
 struct AddModelOptions {
   std::string metric = "L2";  // vectors are unit length: L2 and COSINE rank alike; L2 as the seed system used
   std::string index = "HNSW";
+  float similar_threshold = 0;  // see ModelEntry
 };
 
 struct IndexOptions {
@@ -178,7 +182,7 @@ inline constexpr float kSimilarThreshold = 0.009f;
 struct DuplicateOptions {
   std::string model;                             // the similar tier's model ("" = default)
   DuplicateTier min_tier = DuplicateTier::kSimilar;  // the weakest tier reported
-  float similar_threshold = kSimilarThreshold;
+  float similar_threshold = 0;                   // 0 = the model's calibrated one (see SimilarThreshold)
   int near_copy_radius = kNearCopyRadius;
   int min_quality = kMinHashQuality;
   int max_group = 50;                            // members of a group, representative included
@@ -276,6 +280,10 @@ class Engine {
   // name. "" when no model is registered.
   std::string DefaultModel() const;
   Status SetDefaultModel(const std::string& name);
+  // The similar tier's threshold for `model` ("" = the default model): its calibrated one, else kSimilarThreshold
+  // (`calibrated` says which). SetSimilarThreshold stores a calibrated one with the model (0 forgets it).
+  Result<float> SimilarThreshold(const std::string& model, bool* calibrated = nullptr) const;
+  Status SetSimilarThreshold(const std::string& model, float threshold);
   // The loaded model (cached); FailedPrecondition when its fingerprint no longer matches its collection's.
   Result<std::shared_ptr<const OnnxModel>> LoadModel(const std::string& name);
 
