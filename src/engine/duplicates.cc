@@ -350,7 +350,8 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
   DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
   const bool smaller_better = coll->schema().metric == Metric::kL2;
   QueryRequest all;
-  all.output_fields = {"vector", "path", "width", "height", "size", "format", "mtime"};
+  all.output_fields = {"path", "width", "height", "size", "format", "mtime"};
+  if (o.min_tier >= DuplicateTier::kSimilar) all.output_fields.push_back("vector");  // only the similar tier needs them
   DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> es, coll->Query(all));
   const size_t n = es.size();
   std::unordered_map<int64_t, size_t> index_of;
@@ -474,31 +475,63 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
     if (!d.KeepsAll()) keepers.insert(d.keep.begin(), d.keep.end());
 
   // Representatives in keeper order: a picture the user chose to keep first, then the keeper rules, then the path.
-  auto pixels_of = [&](size_t i) { return IntField(es[i].fields, "width") * IntField(es[i].fields, "height"); };
-  // >0: a is the better keeper by `rule`, <0: b is, 0: the rule does not tell them apart.
-  auto by_rule = [&](const std::string& rule, size_t a, size_t b) -> int {
-    auto cmp = [](int64_t x, int64_t y) { return x > y ? 1 : x < y ? -1 : 0; };
-    if (rule == "largest") return cmp(pixels_of(a), pixels_of(b));
-    if (rule == "biggest") return cmp(IntField(es[a].fields, "size"), IntField(es[b].fields, "size"));
-    if (rule == "oldest") return cmp(IntField(es[b].fields, "mtime"), IntField(es[a].fields, "mtime"));
-    if (rule == "newest") return cmp(IntField(es[a].fields, "mtime"), IntField(es[b].fields, "mtime"));
-    const bool prefer = rule.rfind("prefer:", 0) == 0;
-    const std::string text = rule.substr(rule.find(':') + 1);
-    const bool ia = StringField(es[a].fields, "path").find(text) != std::string::npos;
-    const bool ib = StringField(es[b].fields, "path").find(text) != std::string::npos;
-    return (prefer ? 1 : -1) * (int(ia) - int(ib));
+  // The keys are read once (the sort compares n log n times).
+  std::vector<int64_t> px(n), bytes(n), mtime(n);
+  std::vector<const std::string*> path(n);
+  std::vector<char> kept(n);
+  for (size_t i = 0; i < n; ++i) {
+    px[i] = IntField(es[i].fields, "width") * IntField(es[i].fields, "height");
+    bytes[i] = IntField(es[i].fields, "size");
+    mtime[i] = IntField(es[i].fields, "mtime");
+    auto it = es[i].fields.find("path");
+    static const std::string kNone;
+    path[i] = it != es[i].fields.end() && std::holds_alternative<std::string>(it->second)
+                  ? &std::get<std::string>(it->second) : &kNone;
+    kept[i] = keepers.count(es[i].id) > 0;
+  }
+  struct Rule {
+    enum Kind { kLargest, kBiggest, kOldest, kNewest, kPrefer, kAvoid } kind;
+    std::string text;
   };
-  // The rule that decides between a and b ("path" when none does) and whether a wins.
+  std::vector<Rule> rules;
+  for (const auto& r : o.keep_rules) {
+    if (r == "largest") rules.push_back({Rule::kLargest, ""});
+    else if (r == "biggest") rules.push_back({Rule::kBiggest, ""});
+    else if (r == "oldest") rules.push_back({Rule::kOldest, ""});
+    else if (r == "newest") rules.push_back({Rule::kNewest, ""});
+    else rules.push_back({r.rfind("prefer:", 0) == 0 ? Rule::kPrefer : Rule::kAvoid, r.substr(r.find(':') + 1)});
+  }
+  // >0: a is the better keeper by `rule`, <0: b is, 0: the rule does not tell them apart.
+  auto by_rule = [&](const Rule& rule, size_t a, size_t b) -> int {
+    auto cmp = [](int64_t x, int64_t y) { return x > y ? 1 : x < y ? -1 : 0; };
+    switch (rule.kind) {
+      case Rule::kLargest: return cmp(px[a], px[b]);
+      case Rule::kBiggest: return cmp(bytes[a], bytes[b]);
+      case Rule::kOldest: return cmp(mtime[b], mtime[a]);
+      case Rule::kNewest: return cmp(mtime[a], mtime[b]);
+      case Rule::kPrefer:
+      case Rule::kAvoid: {
+        const bool ia = path[a]->find(rule.text) != std::string::npos;
+        const bool ib = path[b]->find(rule.text) != std::string::npos;
+        return (rule.kind == Rule::kPrefer ? 1 : -1) * (int(ia) - int(ib));
+      }
+    }
+    return 0;
+  };
+  // Which rule decides between a and b (-1: the user's decision; rules.size(): the path) and whether a wins.
+  auto decide_at = [&](size_t a, size_t b) -> std::pair<bool, int> {
+    if (kept[a] != kept[b]) return {kept[a] != 0, -1};
+    for (size_t r = 0; r < rules.size(); ++r)
+      if (int c = by_rule(rules[r], a, b); c != 0) return {c > 0, int(r)};
+    return {*path[a] < *path[b], int(rules.size())};
+  };
   auto decide = [&](size_t a, size_t b) -> std::pair<bool, std::string> {
-    const bool ka = keepers.count(es[a].id) > 0, kb = keepers.count(es[b].id) > 0;
-    if (ka != kb) return {ka, "your decision"};
-    for (const auto& r : o.keep_rules)
-      if (int c = by_rule(r, a, b); c != 0) return {c > 0, r};
-    return {StringField(es[a].fields, "path") < StringField(es[b].fields, "path"), "path"};
+    auto [wins, r] = decide_at(a, b);
+    return {wins, r < 0 ? "your decision" : r == int(rules.size()) ? "path" : o.keep_rules[size_t(r)]};
   };
   std::vector<size_t> order(n);
   for (size_t i = 0; i < n; ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return a != b && decide(a, b).first; });
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return a != b && decide_at(a, b).first; });
   auto member = [&](size_t i, DuplicateTier tier, float distance, int transform) {
     DuplicateMember m;
     m.hit.id = es[i].id;
