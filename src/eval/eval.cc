@@ -14,6 +14,7 @@
 #include "doppel/engine/walk.h"
 #include "doppel/image/decode.h"
 #include "doppel/image/encode.h"
+#include "doppel/image/phash.h"
 #include "doppel/image/resize.h"
 
 namespace doppel {
@@ -82,75 +83,115 @@ std::vector<float> ColourHistogram(const ImageU8& img) {
   return h;
 }
 
-void CategoryMetrics(const std::vector<std::vector<float>>& v, const std::vector<int>& labels, double* p5,
-                     double* p10, double* map) {
-  const size_t n = v.size();
-  std::map<int, int> per_label;
-  for (int l : labels) per_label[l]++;
-  double s5 = 0, s10 = 0, sap = 0;
-  std::vector<std::pair<float, size_t>> scores(n);
-  for (size_t q = 0; q < n; ++q) {
-    size_t m = 0;
-    for (size_t j = 0; j < n; ++j) {
-      if (j == q) continue;
-      float d = 0;
-      for (size_t k = 0; k < v[q].size(); ++k) d += v[q][k] * v[j][k];
-      scores[m++] = {-d, j};
-    }
-    std::sort(scores.begin(), scores.begin() + m);  // best (largest inner product) first; ties by index
-    int relevant = per_label[labels[q]] - 1;
-    int hits = 0;
-    double ap = 0;
-    for (size_t r = 0; r < m; ++r) {
-      if (labels[scores[r].second] == labels[q]) {
-        ++hits;
-        ap += double(hits) / double(r + 1);
-      }
-      if (r == 4) s5 += hits / 5.0;
-      if (r == 9) s10 += hits / 10.0;
-    }
-    // Fewer candidates than k: precision@k still divides by k.
-    if (m < 5) s5 += hits / 5.0;
-    if (m < 10) s10 += hits / 10.0;
-    sap += relevant > 0 ? ap / relevant : 0;
+namespace {
+
+// Per-query category metrics: query q (vector qv, itself left out) against every other row of `db`.
+struct QueryScores {
+  double p5 = 0, p10 = 0, ap = 0;
+};
+
+QueryScores ScoreQuery(const std::vector<float>& qv, size_t q, const std::vector<std::vector<float>>& db,
+                       const std::vector<int>& labels, int relevant, std::vector<std::pair<float, size_t>>* scores) {
+  const size_t n = db.size();
+  size_t m = 0;
+  scores->resize(n);
+  for (size_t j = 0; j < n; ++j) {
+    if (j == q) continue;
+    float d = 0;
+    for (size_t k = 0; k < qv.size(); ++k) d += qv[k] * db[j][k];
+    (*scores)[m++] = {-d, j};
   }
-  *p5 = s5 / n;
-  *p10 = s10 / n;
-  *map = sap / n;
+  std::sort(scores->begin(), scores->begin() + m);  // best (largest inner product) first; ties by index
+  QueryScores r;
+  int hits = 0;
+  for (size_t i = 0; i < m; ++i) {
+    if (labels[(*scores)[i].second] == labels[q]) {
+      ++hits;
+      r.ap += double(hits) / double(i + 1);
+    }
+    if (i == 4) r.p5 = hits / 5.0;
+    if (i == 9) r.p10 = hits / 10.0;
+  }
+  // Fewer candidates than k: precision@k still divides by k.
+  if (m < 5) r.p5 = hits / 5.0;
+  if (m < 10) r.p10 = hits / 10.0;
+  r.ap = relevant > 0 ? r.ap / relevant : 0;
+  return r;
 }
 
-Result<EvalResult> Evaluate(const LabelledSet& set, const EmbedFn& embed, const std::string& name,
-                            const EvalOptions& options) {
-  const auto t0 = std::chrono::steady_clock::now();
-  EvalResult r;
-  r.name = name;
-  const size_t n = set.images.size();
-  std::vector<std::vector<float>> vecs(n);
-  std::vector<char> ok(n, 0);
-  // Originals chosen for copy detection: evenly spread over the (sorted) set.
-  std::vector<size_t> copy_of;
-  size_t want = std::min<size_t>(options.copy_queries, n);
-  for (size_t i = 0; i < want; ++i) copy_of.push_back(i * n / want);
-  const auto edits = CopyEditNames();
-  std::vector<std::vector<std::vector<float>>> copy_vecs(copy_of.size(), std::vector<std::vector<float>>(edits.size()));
-  std::vector<int> is_copy_source(n, -1);
-  for (size_t c = 0; c < copy_of.size(); ++c) is_copy_source[copy_of[c]] = static_cast<int>(c);
+double Mean(const std::vector<double>& v) {
+  return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
+}
 
+}  // namespace
+
+void CategoryMetrics(const std::vector<std::vector<float>>& v, const std::vector<int>& labels, double* p5,
+                     double* p10, double* map) {
+  std::map<int, int> per_label;
+  for (int l : labels) per_label[l]++;
+  std::vector<double> s5, s10, ap;
+  std::vector<std::pair<float, size_t>> scores;
+  for (size_t q = 0; q < v.size(); ++q) {
+    QueryScores r = ScoreQuery(v[q], q, v, labels, per_label[labels[q]] - 1, &scores);
+    s5.push_back(r.p5);
+    s10.push_back(r.p10);
+    ap.push_back(r.ap);
+  }
+  *p5 = Mean(s5);
+  *p10 = Mean(s10);
+  *map = Mean(ap);
+}
+
+namespace {
+
+// What embedding a labelled set produced: each image's vector (and its mirror image's), and each copy-detection
+// original's edited copies (and their mirrors).
+struct Embedded {
+  std::vector<std::vector<float>> vecs, flipped;
+  std::vector<char> ok;
+  std::vector<size_t> copy_of;  // the originals that got edited copies
+  std::vector<std::vector<std::vector<float>>> copy_vecs, copy_flipped;  // [original][edit]
+  double seconds = 0;
+};
+
+Embedded EmbedAll(const LabelledSet& set, const EmbedFn& embed, const EvalOptions& options, bool flip) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Embedded x;
+  const size_t n = set.images.size();
+  x.vecs.resize(n);
+  x.flipped.resize(n);
+  x.ok.assign(n, 0);
+  // Originals chosen for copy detection: evenly spread over the (sorted) set.
+  size_t want = std::min<size_t>(options.copy_queries, n);
+  for (size_t i = 0; i < want; ++i) x.copy_of.push_back(i * n / want);
+  const auto edits = CopyEditNames();
+  x.copy_vecs.assign(x.copy_of.size(), std::vector<std::vector<float>>(edits.size()));
+  x.copy_flipped = x.copy_vecs;
+  std::vector<int> is_copy_source(n, -1);
+  for (size_t c = 0; c < x.copy_of.size(); ++c) is_copy_source[x.copy_of[c]] = static_cast<int>(c);
+  // The vector of an image, and of its mirror image when flipping.
+  auto both = [&](const ImageU8& img, std::vector<float>* v, std::vector<float>* fv) {
+    auto r = embed(img);
+    if (!r.ok()) return false;
+    *v = std::move(r).value();
+    if (flip) {
+      auto f = embed(ApplyDihedral(img, Dihedral::kMirror));
+      if (!f.ok()) return false;
+      *fv = std::move(f).value();
+    }
+    return true;
+  };
   std::atomic<size_t> next{0};
   auto worker = [&] {
     for (size_t i = next++; i < n; i = next++) {
       auto d = DecodeImageFile(set.images[i].path, options.decode);
-      if (!d.ok()) continue;
-      auto v = embed(d->rgb);
-      if (!v.ok()) continue;
-      vecs[i] = std::move(v).value();
-      ok[i] = 1;
+      if (!d.ok() || !both(d->rgb, &x.vecs[i], &x.flipped[i])) continue;
+      x.ok[i] = 1;
       if (is_copy_source[i] >= 0)
         for (size_t e = 0; e < edits.size(); ++e) {
           auto edited = ApplyCopyEdit(d->rgb, edits[e]);
-          if (!edited.ok()) continue;
-          auto cv = embed(*edited);
-          if (cv.ok()) copy_vecs[is_copy_source[i]][e] = std::move(cv).value();
+          const size_t c = size_t(is_copy_source[i]);
+          if (edited.ok() && !both(*edited, &x.copy_vecs[c][e], &x.copy_flipped[c][e])) x.copy_vecs[c][e].clear();
         }
     }
   };
@@ -158,53 +199,122 @@ Result<EvalResult> Evaluate(const LabelledSet& set, const EmbedFn& embed, const 
   std::vector<std::thread> ts;
   for (int t = 0; t < threads; ++t) ts.emplace_back(worker);
   for (auto& t : ts) t.join();
+  x.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return x;
+}
 
-  std::vector<std::vector<float>> good;
+// The vector an image has under `r`: with flip, the normalised mean of it and its mirror image's.
+std::vector<float> Pooled(const std::vector<float>& v, const std::vector<float>& fv, const Refinement& r) {
+  std::vector<float> out = v;
+  if (r.flip && fv.size() == v.size())
+    for (size_t i = 0; i < out.size(); ++i) out[i] += fv[i];
+  Normalize(&out);
+  return out;
+}
+
+Result<EvalResult> Score(const LabelledSet& set, const Embedded& x, const Refinement& ref, const std::string& name) {
+  const auto t0 = std::chrono::steady_clock::now();
+  EvalResult r;
+  r.name = name;
+  r.refinement = ref.name;
+  const size_t n = set.images.size();
+  Matrix db;
   std::vector<int> labels;
   std::vector<size_t> index_in_good(n, SIZE_MAX);
   for (size_t i = 0; i < n; ++i) {
-    if (!ok[i]) {
+    if (!x.ok[i]) {
       ++r.failed;
       continue;
     }
-    index_in_good[i] = good.size();
-    good.push_back(vecs[i]);
+    index_in_good[i] = db.size();
+    db.push_back(Pooled(x.vecs[i], x.flipped[i], ref));
     labels.push_back(set.images[i].label);
   }
-  if (good.size() < 11) return Status::InvalidArgument("too few images could be embedded (" + std::to_string(good.size()) + ")");
-  r.images = static_cast<int>(good.size());
+  if (db.size() < 11) return Status::InvalidArgument("too few images could be embedded (" + std::to_string(db.size()) + ")");
+  r.images = static_cast<int>(db.size());
   r.classes = static_cast<int>(std::set<int>(labels.begin(), labels.end()).size());
-  CategoryMetrics(good, labels, &r.p_at_5, &r.p_at_10, &r.map);
+  // The copy queries: each edited copy of each original, with the original's row.
+  const auto edits = CopyEditNames();
+  Matrix cq;
+  std::vector<size_t> cq_src, cq_edit;
+  for (size_t c = 0; c < x.copy_of.size(); ++c)
+    for (size_t e = 0; e < edits.size(); ++e) {
+      const size_t src = index_in_good[x.copy_of[c]];
+      if (x.copy_vecs[c][e].empty() || src == SIZE_MAX) continue;
+      cq.push_back(Pooled(x.copy_vecs[c][e], x.copy_flipped[c][e], ref));
+      cq_src.push_back(src);
+      cq_edit.push_back(e);
+    }
+  if (ref.whiten_power != 0) DOPPEL_RETURN_IF_ERROR(Whiten(&db, {&cq}, ref.whiten_power));
+  if (ref.dba_k > 0) DatabaseAugment(&db, ref.dba_k, ref.alpha);
+
+  // Category retrieval: every picture queries all others.
+  std::map<int, int> per_label;
+  for (int l : labels) per_label[l]++;
+  std::vector<double> s5, s10, ap;
+  std::vector<std::pair<float, size_t>> scores;
+  for (size_t q = 0; q < db.size(); ++q) {
+    const std::vector<float> qv = ref.qe_n > 0 ? ExpandQuery(db[q], db, ref.qe_n, ref.alpha, q) : db[q];
+    QueryScores qs = ScoreQuery(qv, q, db, labels, per_label[labels[q]] - 1, &scores);
+    s5.push_back(qs.p5);
+    s10.push_back(qs.p10);
+    ap.push_back(qs.ap);
+  }
+  r.p_at_5 = Mean(s5);
+  r.p_at_10 = Mean(s10);
+  r.map = Mean(ap);
+  r.p_at_5_ci = BootstrapInterval(s5);
+  r.map_ci = BootstrapInterval(ap);
 
   // Copy detection: each edited copy queries all originals; a hit when its own original ranks first.
-  int total = 0, found = 0;
-  for (size_t e = 0; e < edits.size(); ++e) {
-    int t = 0, f = 0;
-    for (size_t c = 0; c < copy_of.size(); ++c) {
-      const auto& q = copy_vecs[c][e];
-      size_t src = index_in_good[copy_of[c]];
-      if (q.empty() || src == SIZE_MAX) continue;
-      size_t best = 0;
-      float best_s = -INFINITY;
-      for (size_t j = 0; j < good.size(); ++j) {
-        float s = 0;
-        for (size_t k = 0; k < q.size(); ++k) s += q[k] * good[j][k];
-        if (s > best_s) {
-          best_s = s;
-          best = j;
-        }
+  std::vector<double> hit(cq.size(), 0);
+  std::vector<int> per_edit_total(edits.size(), 0), per_edit_found(edits.size(), 0);
+  for (size_t i = 0; i < cq.size(); ++i) {
+    const std::vector<float> qv = ref.qe_n > 0 ? ExpandQuery(cq[i], db, ref.qe_n, ref.alpha, SIZE_MAX) : cq[i];
+    size_t best = 0;
+    float best_s = -INFINITY;
+    for (size_t j = 0; j < db.size(); ++j) {
+      float s = 0;
+      for (size_t k = 0; k < qv.size(); ++k) s += qv[k] * db[j][k];
+      if (s > best_s) {
+        best_s = s;
+        best = j;
       }
-      ++t;
-      f += best == src;
     }
-    r.copy_recall[edits[e]] = t ? double(f) / t : 0;
-    total += t;
-    found += f;
+    hit[i] = best == cq_src[i] ? 1 : 0;
+    ++per_edit_total[cq_edit[i]];
+    per_edit_found[cq_edit[i]] += int(hit[i]);
   }
-  r.copy_queries = total;
-  r.copy_recall_at_1 = total ? double(found) / total : 0;
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (size_t e = 0; e < edits.size(); ++e)
+    r.copy_recall[edits[e]] = per_edit_total[e] ? double(per_edit_found[e]) / per_edit_total[e] : 0;
+  r.copy_queries = int(cq.size());
+  r.copy_recall_at_1 = Mean(hit);
+  r.copy_ci = BootstrapInterval(hit);
+  r.score_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.seconds = x.seconds + r.score_seconds;
   return r;
+}
+
+}  // namespace
+
+Result<std::vector<EvalResult>> EvaluateRefinements(const LabelledSet& set, const EmbedFn& embed,
+                                                    const std::string& name, const EvalOptions& options) {
+  std::vector<Refinement> refs = options.refinements;
+  if (refs.empty()) refs.push_back(Refinement{});
+  const bool flip = std::any_of(refs.begin(), refs.end(), [](const Refinement& r) { return r.flip; });
+  Embedded x = EmbedAll(set, embed, options, flip);
+  std::vector<EvalResult> out;
+  for (const auto& ref : refs) {
+    DOPPEL_ASSIGN_OR_RETURN(EvalResult r, Score(set, x, ref, name));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<EvalResult> Evaluate(const LabelledSet& set, const EmbedFn& embed, const std::string& name,
+                            const EvalOptions& options) {
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<EvalResult> all, EvaluateRefinements(set, embed, name, options));
+  return all.front();
 }
 
 }  // namespace doppel

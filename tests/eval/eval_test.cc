@@ -83,6 +83,97 @@ TEST(Eval, HistogramSeparatesColourClassesAndFindsCopies) {
   EXPECT_GE(r->copy_recall_at_1, 0.5);
   EXPECT_LE(r->copy_recall_at_1, 1.0);
   EXPECT_FALSE(LoadLabelledSet(dir.file("class0")).ok()) << "a folder without category subfolders";
+
+  // Refinements are scored on the same embeddings, each with intervals that hold its mean; flipping a horizontally
+  // symmetric-in-colour histogram changes nothing, so flip scores as none.
+  o.refinements = {*ParseRefinement("none"), *ParseRefinement("flip"), *ParseRefinement("whiten+dba+qe")};
+  auto all = EvaluateRefinements(*set, [](const ImageU8& img) -> Result<std::vector<float>> {
+    return ColourHistogram(img);
+  }, "hist", o);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].refinement, "none");
+  EXPECT_EQ((*all)[2].refinement, "whiten+dba+qe");
+  EXPECT_DOUBLE_EQ((*all)[0].map, r->map);
+  EXPECT_DOUBLE_EQ((*all)[1].map, r->map);
+  EXPECT_DOUBLE_EQ((*all)[1].copy_recall_at_1, r->copy_recall_at_1);
+  for (const auto& x : *all) {
+    EXPECT_LE(x.map_ci.first, x.map);
+    EXPECT_GE(x.map_ci.second, x.map);
+    EXPECT_LE(x.copy_ci.first, x.copy_recall_at_1);
+    EXPECT_GE(x.copy_ci.second, x.copy_recall_at_1);
+  }
+}
+
+TEST(Refine, ParsesCombinationsAndNamesUnknownParts) {
+  auto r = ParseRefinement("flip+whiten25+qe");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->flip);
+  EXPECT_FLOAT_EQ(r->whiten_power, -0.25f);
+  EXPECT_EQ(r->qe_n, 3);
+  EXPECT_EQ(r->dba_k, 0);
+  auto bad = ParseRefinement("whiten+sharpen");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().ToString().find("sharpen"), std::string::npos);
+}
+
+// Whitening equalises the variance of the directions the database spreads along: after it, a direction that held
+// most of the spread no longer dominates the similarity.
+TEST(Refine, WhiteningEqualisesDirectionsAndKeepsUnitLength) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> g(0, 1);
+  Matrix db;
+  for (int i = 0; i < 400; ++i) {
+    std::vector<float> v = {4 * g(rng), g(rng), g(rng), 0.25f * g(rng)};  // one dominant direction, one weak
+    Normalize(&v);
+    db.push_back(v);
+  }
+  auto spread = [](const Matrix& m, size_t k) {
+    double s = 0, s2 = 0;
+    for (const auto& r : m) s += r[k], s2 += double(r[k]) * r[k];
+    return s2 / m.size() - (s / m.size()) * (s / m.size());
+  };
+  auto ratio = [&](const Matrix& m) {  // the largest over the smallest variance of a component
+    std::vector<double> v;
+    for (size_t k = 0; k < m[0].size(); ++k) v.push_back(spread(m, k));
+    return *std::max_element(v.begin(), v.end()) / *std::min_element(v.begin(), v.end());
+  };
+  const double before = ratio(db);
+  Matrix queries = {db[0]};
+  ASSERT_TRUE(Whiten(&db, {&queries}, -0.5f).ok());
+  for (const auto& r : db) {
+    double n = 0;
+    for (float x : r) n += double(x) * x;
+    EXPECT_NEAR(n, 1.0, 1e-4);
+  }
+  EXPECT_EQ(queries[0], db[0]) << "the same transform for queries";
+  // The components' variances end up far closer (shrinkage keeps the weakest direction from being blown up fully).
+  EXPECT_GT(before, 30.0);
+  EXPECT_LT(ratio(db), before / 5);
+  Matrix one = {db[0]};
+  EXPECT_FALSE(Whiten(&one, {}, -0.5f).ok()) << "one vector teaches nothing";
+}
+
+TEST(Refine, ExpansionAndAugmentationPullTowardsTheNeighbourhood) {
+  // Two tight clusters; a query between them but nearer cluster A moves towards A's centre.
+  Matrix db = {{1, 0.1f, 0}, {1, -0.1f, 0}, {1, 0, 0.1f}, {0, 1, 0}, {0.1f, 1, 0}};
+  for (auto& r : db) Normalize(&r);
+  std::vector<float> q = {0.8f, 0.6f, 0};
+  Normalize(&q);
+  std::vector<float> x = ExpandQuery(q, db, 3, 3, SIZE_MAX);
+  EXPECT_GT(x[0], q[0]) << "towards A";
+  double n = 0;
+  for (float v : x) n += double(v) * v;
+  EXPECT_NEAR(n, 1.0, 1e-5);
+  Matrix aug = db;
+  DatabaseAugment(&aug, 2, 3);
+  EXPECT_GT(aug[0][0] * aug[1][0] + aug[0][1] * aug[1][1] + aug[0][2] * aug[1][2],
+            db[0][0] * db[1][0] + db[0][1] * db[1][1] + db[0][2] * db[1][2])
+      << "neighbours grow closer";
+  auto ci = BootstrapInterval({0, 1, 1, 0, 1, 1, 1, 0});
+  EXPECT_LE(ci.first, 0.625);
+  EXPECT_GE(ci.second, 0.625);
+  EXPECT_EQ(BootstrapInterval({0.5, 0.5, 0.5}), std::make_pair(0.5, 0.5));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "doppel/api/api.h"
 #include "doppel/engine/builtin.h"
 #include "doppel/eval/eval.h"
 #include "doppel/keras/import.h"
@@ -23,6 +24,7 @@ struct EvalArgs {
   bool histogram = false;
   int max_per_class = 0;
   int copies = 100;
+  std::string refine;  // comma list of refinements (refine.h)
   bool json = false;
 };
 
@@ -32,12 +34,17 @@ int RunEval(const EvalArgs& a) {
   std::fprintf(stderr, "doppel eval: %zu images in %zu categories\n", set->images.size(), set->classes.size());
   EvalOptions o;
   o.copy_queries = a.copies;
+  for (const auto& t : api::SplitList(a.refine)) {
+    auto r = ParseRefinement(t);
+    if (!r.ok()) return Fail("eval", r.status());
+    o.refinements.push_back(*r);
+  }
   std::vector<EvalResult> results;
   auto run = [&](const std::string& name, const EmbedFn& fn) -> int {
-    auto r = Evaluate(*set, fn, name, o);
-    if (!r.ok()) return Fail("eval", r.status());
-    std::fprintf(stderr, "doppel eval: %s done in %.0f s\n", name.c_str(), r->seconds);
-    results.push_back(*r);
+    auto rs = EvaluateRefinements(*set, fn, name, o);
+    if (!rs.ok()) return Fail("eval", rs.status());
+    std::fprintf(stderr, "doppel eval: %s done in %.0f s\n", name.c_str(), rs->back().seconds);
+    results.insert(results.end(), rs->begin(), rs->end());
     return 0;
   };
   auto run_model = [&](const std::string& name, std::shared_ptr<const OnnxModel> m) {
@@ -81,18 +88,23 @@ int RunEval(const EvalArgs& a) {
   if (a.json) {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : results)
-      j.push_back({{"name", r.name}, {"images", r.images}, {"classes", r.classes}, {"p_at_5", r.p_at_5},
-                   {"p_at_10", r.p_at_10}, {"map", r.map}, {"copy_queries", r.copy_queries},
-                   {"copy_recall_at_1", r.copy_recall_at_1}, {"copy_recall", r.copy_recall}, {"failed", r.failed},
-                   {"seconds", r.seconds}});
+      j.push_back({{"name", r.name}, {"refinement", r.refinement}, {"images", r.images}, {"classes", r.classes},
+                   {"p_at_5", r.p_at_5}, {"p_at_10", r.p_at_10}, {"map", r.map},
+                   {"map_ci", {r.map_ci.first, r.map_ci.second}}, {"copy_queries", r.copy_queries},
+                   {"copy_recall_at_1", r.copy_recall_at_1}, {"copy_ci", {r.copy_ci.first, r.copy_ci.second}},
+                   {"copy_recall", r.copy_recall}, {"failed", r.failed}, {"seconds", r.seconds},
+                   {"score_seconds", r.score_seconds}});
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::printf("| embedding | images | P@5 | P@10 | mAP | copy R@1 | crop | rescale | jpeg | colour |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  // mAP and copy R@1 with their 95% bootstrap intervals over the queries.
+  std::printf("| embedding | refinement | images | P@5 | P@10 | mAP [95%% CI] | copy R@1 [95%% CI] | crop | rescale | "
+              "jpeg | colour |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : results) {
-    std::printf("| %s | %d | %.3f | %.3f | %.3f | %.3f |", r.name.c_str(), r.images, r.p_at_5, r.p_at_10, r.map,
-                r.copy_recall_at_1);
+    std::printf("| %s | %s | %d | %.3f | %.3f | %.3f [%.3f, %.3f] | %.3f [%.2f, %.2f] |", r.name.c_str(),
+                r.refinement.c_str(), r.images, r.p_at_5, r.p_at_10, r.map, r.map_ci.first, r.map_ci.second,
+                r.copy_recall_at_1, r.copy_ci.first, r.copy_ci.second);
     for (const auto& e : CopyEditNames()) std::printf(" %.2f |", r.copy_recall.count(e) ? r.copy_recall.at(e) : 0.0);
     std::printf("\n");
   }
@@ -114,6 +126,9 @@ void RegisterEval(CLI::App& app, Action* action) {
   cmd->add_flag("--histogram", a->histogram, "also the 8x8x8 colour-histogram baseline");
   cmd->add_option("--max-per-class", a->max_per_class, "at most this many images per category (0 = all)");
   cmd->add_option("--copies", a->copies, "originals edited for copy detection (default 100)");
+  cmd->add_option("--refine", a->refine,
+                  "refinements to measure on the same embeddings, comma-separated: none, flip, whiten, whiten25, dba, "
+                  "qe, or parts joined by '+' (e.g. none,whiten+qe)");
   cmd->add_flag("--json", a->json, "print JSON");
   cmd->callback([a, action] { *action = [a] { return RunEval(*a); }; });
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "doppel/eval/refine.h"
 #include "doppel/image/image.h"
 #include "doppel/model/embedder.h"
 #include "doppel/util/status.h"
@@ -45,21 +46,31 @@ struct EvalOptions {
   int copy_queries = 100;  // originals that get edited copies (each gets every edit)
   int threads = 0;         // 0 = number of cores
   DecodeOptions decode;
+  // Refinements to measure (refine.h), each scored on the same embeddings; empty = "none" only.
+  std::vector<Refinement> refinements;
 };
 
 struct EvalResult {
   std::string name;
+  std::string refinement = "none";
   int images = 0;
   int classes = 0;
   double p_at_5 = 0, p_at_10 = 0, map = 0;
   int copy_queries = 0;                        // edited copies queried
   double copy_recall_at_1 = 0;                 // over all edits
   std::map<std::string, double> copy_recall;   // per edit
-  double seconds = 0;
+  // 95% bootstrap intervals over the queries (category queries for P@k and mAP, edited copies for copy R@1).
+  std::pair<double, double> p_at_5_ci, map_ci, copy_ci;
+  double seconds = 0;        // embedding (shared by the refinements) plus this refinement's scoring
+  double score_seconds = 0;  // this refinement's scoring alone (whitening, DBA, every query's search)
   int failed = 0;                              // images that could not be decoded or embedded (left out)
 };
 
-// Embeds the set (and the copies) with `embed`, then computes the metrics. `name` labels the result.
+// Embeds the set (and the copies; their mirror images too when a refinement flips) with `embed`, then computes the
+// metrics once per refinement (options.refinements, in order; "none" when empty). `name` labels the results.
+Result<std::vector<EvalResult>> EvaluateRefinements(const LabelledSet& set, const EmbedFn& embed,
+                                                    const std::string& name, const EvalOptions& options = {});
+// The first refinement's result (options.refinements empty: plain vectors).
 Result<EvalResult> Evaluate(const LabelledSet& set, const EmbedFn& embed, const std::string& name,
                             const EvalOptions& options = {});
 
