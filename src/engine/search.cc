@@ -15,6 +15,36 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// alpha-QE (SearchOptions::expand): `v` plus its nearest pictures' vectors (`self` excepted), each weighted by
+// max(0, similarity)^3, normalised. The similarity is the inner product: the vectors are unit length.
+Result<std::vector<float>> ExpandQuery(Collection* coll, const std::vector<float>& v, const SearchOptions& o,
+                                       int64_t self) {
+  SearchRequest first;
+  first.queries = v;
+  first.k = o.expand + 1;
+  first.filter = o.filter;
+  first.ef = o.ef;
+  DOPPEL_ASSIGN_OR_RETURN(SearchResults res, coll->Search(first));
+  std::vector<int64_t> ids;
+  for (const auto& h : res[0])
+    if (h.id != self && int(ids.size()) < o.expand) ids.push_back(h.id);
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> near, coll->Get(ids, {"vector"}));
+  std::vector<double> sum(v.begin(), v.end());
+  for (const auto& e : near) {
+    if (e.vector.size() != v.size()) continue;
+    double ip = 0;
+    for (size_t i = 0; i < v.size(); ++i) ip += double(v[i]) * e.vector[i];
+    const double w = std::pow(std::max(0.0, ip), 3.0);
+    for (size_t i = 0; i < v.size(); ++i) sum[i] += w * e.vector[i];
+  }
+  double norm = 0;
+  for (double x : sum) norm += x * x;
+  norm = norm > 0 ? std::sqrt(norm) : 1;
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = float(sum[i] / norm);
+  return out;
+}
+
 std::string PathOf(const std::map<std::string, FieldValue>& fields) {
   auto it = fields.find("path");
   if (it != fields.end() && std::holds_alternative<std::string>(it->second)) return std::get<std::string>(it->second);
@@ -91,6 +121,10 @@ Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string&
       auto r = impl_->catalog->Find(fs::absolute(q.indexed_path).lexically_normal().string());
       if (r.ok() && *r) self = (*r)->id;
     }
+  }
+  if (o.expand < 0 || o.expand > 100) return Status::InvalidArgument("expand must be in 0..100");
+  if (o.expand > 0) {
+    DOPPEL_ASSIGN_OR_RETURN(v, ExpandQuery(coll.get(), v, o, self));
   }
   SearchRequest req;
   req.queries = v;

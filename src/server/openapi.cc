@@ -26,7 +26,9 @@ json QueryBody() {
                 {"model", {{"type", "string"}}},
                 {"models", {{"type", "string"}, {"description", "compare: comma-separated model names"}}},
                 {"filter", {{"type", "string"}}},
-                {"id", {{"type", "integer"}, {"description", "query by an indexed picture instead of an image"}}}};
+                {"id", {{"type", "integer"}, {"description", "query by an indexed picture instead of an image"}}},
+                {"expand", {{"type", "integer"}, {"minimum", 0}, {"maximum", 10},
+                            {"description", "query expansion: blend in the top N hits and search again (alpha-QE)"}}}};
   return {{"required", true},
           {"content",
            {{"multipart/form-data", {{"schema", {{"type", "object"}, {"properties", props}}}}},

@@ -112,7 +112,7 @@ struct HttpServer::Impl {
           p->input.upload = part.content;
           p->input.upload_name = UploadLabel(part.filename);
         } else if (name == "k" || name == "offset" || name == "model" || name == "models" || name == "filter" ||
-                   name == "id") {
+                   name == "id" || name == "expand") {
           fields[name] = part.content;
         } else {
           return Status::InvalidArgument("unknown form field '" + name.substr(0, 64) + "'");
@@ -122,9 +122,9 @@ struct HttpServer::Impl {
       json j = json::parse(req.body, nullptr, false);
       if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("the body is not a JSON object");
       for (const auto& [k, v] : j.items()) {
-        if (k != "k" && k != "offset" && k != "model" && k != "models" && k != "filter" && k != "id")
+        if (k != "k" && k != "offset" && k != "model" && k != "models" && k != "filter" && k != "id" && k != "expand")
           return Status::InvalidArgument("unknown field '" + k.substr(0, 64) +
-                                         "' (fields: id, k, offset, model, models, filter)");
+                                         "' (fields: id, k, offset, model, models, filter, expand)");
         if (v.is_string()) fields[k] = v.get<std::string>();
         else if (v.is_number_integer()) fields[k] = std::to_string(v.get<int64_t>());
         else return Status::InvalidArgument("field '" + k + "' must be a string or an integer");
@@ -150,7 +150,9 @@ struct HttpServer::Impl {
       }
       return Status::OK();
     };
-    int64_t k = 10, id = 0, offset = 0;
+    int64_t k = 10, id = 0, offset = 0, expand = 0;
+    DOPPEL_RETURN_IF_ERROR(int_field("expand", 0, 10, &expand));
+    p->options.expand = static_cast<int>(expand);
     DOPPEL_RETURN_IF_ERROR(int_field("k", 1, options.max_k, &k));
     DOPPEL_RETURN_IF_ERROR(int_field("offset", 0, kMaxOffset, &offset));
     DOPPEL_RETURN_IF_ERROR(int_field("id", 1, INT64_MAX, &id));

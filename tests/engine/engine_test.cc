@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -133,6 +134,50 @@ TEST_F(EngineTest, ReadersOpenBesideTheWriterAndSeeWhatWasCommitted) {
   auto missing = Engine::Open(none);
   EXPECT_EQ(missing.status().code(), Status::Code::kNotFound);
   EXPECT_FALSE(fs::exists(none.data_dir)) << "a reader creates nothing";
+}
+
+// Query expansion searches again with the query blended with its nearest pictures (weights similarity^3): the
+// same as doing that by hand with the stored vectors and a search by vector.
+TEST_F(EngineTest, QueryExpansionIsTheQueryBlendedWithItsNeighbours) {
+  auto photos = testing::SamplePhotos(6);
+  testing::WriteCopies(photos, dir_.file("imgs"), "p", 1);
+  auto e = Open();
+  Add(*e, "m");
+  ASSERT_TRUE(e->Index({dir_.file("imgs")}, IndexOptions()).ok());
+  SearchQuery q;
+  q.image_file = photos[3];
+  SearchOptions plain;
+  plain.k = 12;
+  auto first = e->Search(q, "m", plain);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto v = e->QueryVector(q, "m");
+  ASSERT_TRUE(v.ok());
+  std::vector<double> blend(v->begin(), v->end());
+  for (int i = 0; i < 2; ++i) {
+    SearchQuery by_id;
+    by_id.id = (*first)[size_t(i)].id;
+    auto n = e->QueryVector(by_id, "m");
+    ASSERT_TRUE(n.ok());
+    double ip = 0;
+    for (size_t t = 0; t < v->size(); ++t) ip += double((*v)[t]) * (*n)[t];
+    for (size_t t = 0; t < v->size(); ++t) blend[t] += std::pow(std::max(0.0, ip), 3.0) * (*n)[t];
+  }
+  double norm = 0;
+  for (double x : blend) norm += x * x;
+  SearchQuery by_vector;
+  for (double x : blend) by_vector.vector.push_back(float(x / std::sqrt(norm)));
+  auto manual = e->Search(by_vector, "m", plain);
+  SearchOptions expand = plain;
+  expand.expand = 2;
+  auto expanded = e->Search(q, "m", expand);
+  ASSERT_TRUE(manual.ok() && expanded.ok());
+  ASSERT_EQ(expanded->size(), manual->size());
+  for (size_t i = 0; i < manual->size(); ++i) {
+    EXPECT_EQ((*expanded)[i].id, (*manual)[i].id) << "rank " << i;
+    EXPECT_NEAR((*expanded)[i].distance, (*manual)[i].distance, 1e-4);
+  }
+  expand.expand = -1;
+  EXPECT_EQ(e->Search(q, "m", expand).status().code(), Status::Code::kInvalidArgument);
 }
 
 TEST_F(EngineTest, UploadsAreNeverOpenedAsPaths) {

@@ -82,6 +82,7 @@ struct SearchArgs {
   bool no_collapse = false;
   bool json = false;
   int ef = 0;
+  int expand = 0;
 };
 
 int RunSearch(const SearchArgs& a) {
@@ -118,6 +119,7 @@ int RunSearch(const SearchArgs& a) {
   o.filter = a.filter;
   o.collapse_duplicates = !a.no_collapse;
   o.ef = a.ef;
+  o.expand = a.expand;
   o.exclude_query = false;
   auto hits = (*engine)->Search(*q, *model, o);
   if (!hits.ok()) return Fail("search", hits.status());
@@ -227,6 +229,9 @@ void RegisterSearch(CLI::App& app, Action* action) {
   search->add_option("--filter", sa->filter, "filter over fields, e.g. \"width >= 640 AND format == 'jpeg'\"");
   search->add_flag("--no-collapse", sa->no_collapse, "one row per path when a picture is stored under several");
   search->add_option("--ef", sa->ef, "HNSW search beam for this query");
+  search->add_option("--expand", sa->expand,
+                     "query expansion: also search with the top N hits blended in (alpha-QE; a second search; see "
+                     "BENCHMARKS.md for what it does to quality)");
   search->add_flag("--json", sa->json, "print JSON");
   search->callback([sa, action] { *action = [sa] { return RunSearch(*sa); }; });
 

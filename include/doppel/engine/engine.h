@@ -135,6 +135,11 @@ struct SearchOptions {
   bool collapse_duplicates = true;  // one row per picture; its other paths listed in Hit::other_paths
   int ef = 0;                       // HNSW beam for this call (0 = the index default)
   bool exclude_query = false;       // by id/path: leave the query entity out
+  // Query expansion (alpha-QE): the query plus its `expand` nearest pictures (the query picture itself excepted),
+  // each weighted by its similarity^3, normalised, searched again. 0 = off. A second search; what it does to quality
+  // is measured in BENCHMARKS.md ("Retrieval refinements": it helps category retrieval a little on some sets and
+  // costs copy recall).
+  int expand = 0;
 };
 
 struct Hit {
