@@ -114,17 +114,46 @@ int Main(int argc, char** argv) {
   if (VIPS_INIT("bench_refine_quality")) return 1;
   const fs::path tmp = fs::temp_directory_path() / "doppel-bench-refine";
   fs::create_directories(tmp);
-  // The model, built from the nsfwjs weights as `doppel eval --builtin` does.
-  auto b = keras::BuiltinKeras(model_name);
-  if (!b.ok()) return 1;
-  const std::string onnx = (tmp / (model_name + ".onnx")).string();
-  if (!keras::ImportKeras((fs::path(NsfwjsDir()) / b->subfolder).string(), onnx, b->options).ok()) return 1;
-  auto spec = LoadSidecar(onnx);
-  if (!spec.ok()) return 1;
-  auto model = OnnxModel::Load(onnx, *spec);
-  if (!model.ok()) return 1;
-  std::shared_ptr<const OnnxModel> m = *model;
+  // The models, built from the nsfwjs weights as `doppel eval --builtin` does (input_size 0: the built-in's own).
+  auto load = [&](const std::string& name, int input_size) -> std::shared_ptr<const OnnxModel> {
+    auto b = keras::BuiltinKeras(name);
+    if (!b.ok()) return nullptr;
+    b->options.input_size = input_size;
+    const std::string onnx = (tmp / (name + "-" + std::to_string(input_size) + ".onnx")).string();
+    Status st = keras::ImportKeras((fs::path(NsfwjsDir()) / b->subfolder).string(), onnx, b->options);
+    auto spec = st.ok() ? LoadSidecar(onnx) : Result<ModelSpec>(st);
+    auto model = spec.ok() ? OnnxModel::Load(onnx, *spec) : Result<std::shared_ptr<OnnxModel>>(spec.status());
+    if (!model.ok()) std::fprintf(stderr, "%s at %d: %s\n", name.c_str(), input_size, model.status().ToString().c_str());
+    return model.ok() ? *model : nullptr;
+  };
+  std::shared_ptr<const OnnxModel> m = load(model_name, 0);
+  if (!m) return 1;
   const EmbedFn embed = [m](const ImageU8& img) { return m->Embed(img); };
+  // Other embeddings measured beside it: multi-scale (the same network at 0.71x and 1.41x the input side, the three
+  // normalised vectors averaged) and the fusion of the two built-ins (normalised vectors concatenated).
+  const int side = m->spec().preprocess.width;
+  std::vector<std::pair<std::string, EmbedFn>> others;
+  auto small = load(model_name, int(side / 1.4142 + 0.5)), large = load(model_name, int(side * 1.4142 + 0.5));
+  if (small && large)
+    others.emplace_back("multi-scale x0.71, x1, x1.41", [m, small, large](const ImageU8& img) -> Result<std::vector<float>> {
+      std::vector<float> sum;
+      for (const auto* x : {m.get(), small.get(), large.get()}) {
+        DOPPEL_ASSIGN_OR_RETURN(std::vector<float> v, x->Embed(img));
+        if (sum.empty()) sum.assign(v.size(), 0.0f);
+        for (size_t i = 0; i < v.size(); ++i) sum[i] += v[i];
+      }
+      Normalize(&sum);
+      return sum;
+    });
+  const std::string second = model_name == "inception_v3" ? "mobilenet_v2" : "inception_v3";
+  if (auto m2 = load(second, 0))
+    others.emplace_back("fusion with " + second, [m, m2](const ImageU8& img) -> Result<std::vector<float>> {
+      DOPPEL_ASSIGN_OR_RETURN(std::vector<float> a, m->Embed(img));
+      DOPPEL_ASSIGN_OR_RETURN(std::vector<float> b, m2->Embed(img));
+      a.insert(a.end(), b.begin(), b.end());
+      Normalize(&a);
+      return a;
+    });
 
   std::vector<std::pair<std::string, fs::path>> sets;
   std::vector<std::string> notes;
@@ -177,29 +206,57 @@ int Main(int argc, char** argv) {
     report.Sayf("**%s**: %d images, %d categories; embedding %.0f s for all (with mirror images).", label.c_str(),
                 (*rs)[0].images, (*rs)[0].classes, (*rs)[0].seconds - (*rs)[0].score_seconds);
     report.Say("");
-    report.Say("| refinement | P@5 | P@10 | mAP [95% CI] | mAP change | copy R@1 [95% CI] | scoring s |");
+    report.Say("| refinement | P@5 | P@10 | mAP [95% CI] | mAP change | copy R@1 [95% CI] | cost |");
     report.Say("|---|---|---|---|---|---|---|");
     const EvalResult& base = (*rs)[0];
-    for (const auto& r : *rs) {
+    const double base_embed = base.seconds - base.score_seconds;
+    auto row = [&](const std::string& label, const EvalResult& r, const std::string& cost) {
       const double rel = base.map > 0 ? r.map / base.map - 1 : 0;
-      gain[r.refinement].push_back(rel);
-      copy_change[r.refinement].push_back(r.copy_recall_at_1 - base.copy_recall_at_1);
-      report.Sayf("| %s | %.3f | %.3f | %.3f [%.3f, %.3f] | %+.1f%% | %.3f [%.2f, %.2f] | %.1f |", r.refinement.c_str(),
+      gain[label].push_back(rel);
+      copy_change[label].push_back(r.copy_recall_at_1 - base.copy_recall_at_1);
+      report.Sayf("| %s | %.3f | %.3f | %.3f [%.3f, %.3f] | %+.1f%% | %.3f [%.2f, %.2f] | %s |", label.c_str(),
                   r.p_at_5, r.p_at_10, r.map, r.map_ci.first, r.map_ci.second, rel * 100, r.copy_recall_at_1,
-                  r.copy_ci.first, r.copy_ci.second, r.score_seconds);
+                  r.copy_ci.first, r.copy_ci.second, cost.c_str());
+    };
+    for (const auto& r : *rs) {
+      char cost[64];
+      std::snprintf(cost, sizeof cost, "%.1f s scoring", r.score_seconds);
+      row(r.refinement, r, cost);
+    }
+    // The other embeddings, without refinement and with partial whitening; their cost: embedding time against the
+    // default model's (which includes its mirror images: halved here).
+    EvalOptions plain = o;
+    plain.refinements = {*ParseRefinement("none"), *ParseRefinement("whiten25")};
+    for (const auto& [label, fn] : others) {
+      auto ors = EvaluateRefinements(*set, fn, label, plain);
+      if (!ors.ok()) {
+        notes.push_back(label + " on " + dir.string() + ": " + ors.status().ToString());
+        continue;
+      }
+      char cost[64];
+      std::snprintf(cost, sizeof cost, "embedding %.1fx",
+                    ((*ors)[0].seconds - (*ors)[0].score_seconds) / std::max(1e-9, base_embed / 2));
+      for (const auto& r : *ors) row(label + (r.refinement == "none" ? "" : " + " + r.refinement), r, cost);
     }
   }
   report.Say("");
   report.Say("Verdict by the issue's rule (a default only if mAP improves on every set, copy R@1 does not drop, index "
              "cost <= 1.5x, search latency <= 2x):");
   report.Say("");
-  for (const auto& n : names) {
+  std::vector<std::string> labels(names.begin(), names.end());
+  for (const auto& [label, fn] : others) {
+    labels.push_back(label);
+    labels.push_back(label + " + whiten25");
+  }
+  for (const auto& n : labels) {
     if (n == "none" || !gain.count(n)) continue;
     const auto& g = gain[n];
     const auto& c = copy_change[n];
     const bool better = std::all_of(g.begin(), g.end(), [](double x) { return x > 0; });
     const bool copies_hold = std::all_of(c.begin(), c.end(), [](double x) { return x >= -0.005; });
-    const bool flips = n.find("flip") != std::string::npos;  // 2x embedding: index cost 2x
+    // 2x embedding or more: index cost over 1.5x.
+    const bool flips = n.find("flip") != std::string::npos || n.find("multi-scale") != std::string::npos ||
+                       n.find("fusion") != std::string::npos;
     std::string changes;
     for (double x : g) {
       char buf[32];
@@ -209,7 +266,7 @@ int Main(int argc, char** argv) {
     report.Sayf("- %s: mAP %s; %s.", n.c_str(), changes.c_str(),
                 !better ? "not better on every set: an option, not a default"
                 : !copies_hold ? "copy R@1 drops: an option, not a default"
-                : flips ? "better, but doubles the embedding cost (index 2x > 1.5x): an option"
+                : flips ? "better, but at 2x the embedding cost or more (index > 1.5x): an option"
                         : "better on every set with copy R@1 held: a candidate default");
   }
   for (const auto& n : notes) report.Say("\nNote: " + n);
