@@ -87,6 +87,21 @@ const Edit kEdits[] = {
                       h * 12 / 100, "fill", TRUE, nullptr);
        return out;
      }},
+    {"text overlay (a white line of text)", [](VipsImage* in) {
+       VipsImage* out = vips_image_copy_memory(in);
+       if (!out) return out;
+       const int w = vips_image_get_width(out), h = vips_image_get_height(out);
+       VipsImage* text = nullptr;
+       const int dpi = std::max(24, 72 * w / 640);  // about a twelfth of the width per letter
+       if (vips_text(&text, "doppel (c) 2026 all rights reserved", "font", "DejaVu Sans Bold 24", "dpi", dpi,
+                     nullptr) == 0) {
+         double ink[3] = {255, 255, 255};
+         vips_draw_mask(out, ink, std::min(3, vips_image_get_bands(out)), text,
+                        std::max(0, (w - vips_image_get_width(text)) / 2), h * 2 / 3, nullptr);
+         g_object_unref(text);
+       }
+       return out;
+     }},
     {"rotate 3 degrees", [](VipsImage* in) {
        VipsImage* out = nullptr;
        return vips_rotate(in, &out, 3.0, nullptr) == 0 ? out : nullptr;
@@ -96,6 +111,8 @@ const Edit kEdits[] = {
 // Pairs of different photos of the same scene (hard negatives), by file stem.
 bool SameScene(std::string a, std::string b) {
   auto stem = [](std::string s) {
+    // Wallpapers in a light and a dark version: "wood-l", "wood-d".
+    if (s.size() > 2 && s[s.size() - 2] == '-' && (s.back() == 'l' || s.back() == 'd')) s.resize(s.size() - 2);
     for (const char* p : {"left", "right"})
       if (s.rfind(p, 0) == 0) return std::string("stereo") + s.substr(std::string(p).size());
     while (!s.empty() && (std::isdigit(static_cast<unsigned char>(s.back())) || s.back() == 'A' || s.back() == 'B' ||
@@ -131,12 +148,14 @@ int NearCopyDistance(const Hashed& a, const Hashed& b) {
 int Main(int argc, char** argv) {
   std::string out = "BENCHMARKS.md";
   std::string model = kBuiltinDefaultModel;
+  std::string photos = "/usr/share/doc/opencv-doc/examples/data";
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     if (k == "--out" && i + 1 < argc) out = argv[++i];
     else if (k == "--model" && i + 1 < argc) model = argv[++i];
+    else if (k == "--photos" && i + 1 < argc) photos = argv[++i];
     else {
-      std::fprintf(stderr, "usage: bench_dedup_calibration [--model BUILTIN] [--out FILE]\n");
+      std::fprintf(stderr, "usage: bench_dedup_calibration [--model BUILTIN] [--photos DIR] [--out FILE]\n");
       return 2;
     }
   }
@@ -145,8 +164,12 @@ int Main(int argc, char** argv) {
   fs::remove_all(tmp);
   fs::create_directories(tmp / "set");
   std::vector<std::string> originals;
-  for (const auto& e : fs::directory_iterator("/usr/share/doc/opencv-doc/examples/data"))
-    if (e.path().extension() == ".jpg" && fs::file_size(e.path()) > 20000) originals.push_back(e.path().string());
+  const bool opencv = photos == "/usr/share/doc/opencv-doc/examples/data";
+  for (const auto& e : fs::directory_iterator(photos)) {
+    const std::string x = e.path().extension().string();
+    if ((x == ".jpg" || (!opencv && (x == ".png" || x == ".webp" || x == ".jpeg"))) && fs::file_size(e.path()) > 20000)
+      originals.push_back(e.path().string());
+  }
   std::sort(originals.begin(), originals.end());
   // The set: each original (re-encoded at q95, the "camera" copy) and its edits.
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> copies;  // original -> (edit, path)
@@ -204,12 +227,16 @@ int Main(int argc, char** argv) {
   const float threshold = stored.ok() ? *stored : kSimilarThreshold;
   const bool is_default = model == kBuiltinDefaultModel;
   Section report;
-  report.Say(is_default ? "## Duplicate tiers: calibration on a labelled set (issue 14)"
-                        : "### The similar tier with " + model);
+  const std::string set_name = opencv ? "" : fs::path(photos).filename().string();
+  report.Say(is_default && opencv ? "## Duplicate tiers: calibration on a labelled set (issue 14)"
+             : opencv             ? "### The similar tier with " + model
+                                  : "### A second set: " + photos + (is_default ? "" : ", " + model));
   report.Say("");
   report.Say("Command: `build/bin/bench_dedup_calibration" + (is_default ? std::string() : " --model " + model) +
+             (opencv ? std::string() : " --photos " + photos) +
              "`, " + Today() + ", " + MachineDescription() + ". " +
-             std::to_string(bases.size()) + " opencv-doc photos, each with " + std::to_string(std::size(kEdits)) +
+             std::to_string(bases.size()) + (opencv ? " opencv-doc photos" : " pictures of " + photos) + ", each with " +
+             std::to_string(std::size(kEdits)) +
              " edited copies (JPEG q85 unless stated); negatives: every pair of different photos, the pairs of one "
              "scene counted apart. Near-copy distance: Hamming bits of 256, best of the 8 rotations/flips; similar "
              "distance: the built-in model " + model + ", squared L2 of unit vectors. Recall at the "
@@ -282,7 +309,10 @@ int Main(int argc, char** argv) {
   report.Sayf("Margins: the closest different photos are %.0f bits apart (the radius is %d); the closest different "
               "photos by the model are at %.4f (the similar threshold is %.4f).",
               mn(diff_bits), radius, mn(diff_cnn), threshold);
-  return report.Write(out, is_default ? "dedup_calibration" : "dedup_calibration_" + model) ? 0 : 1;
+  std::string section = "dedup_calibration";
+  if (!is_default) section += "_" + model;
+  if (!opencv) section += "_" + set_name;
+  return report.Write(out, section) ? 0 : 1;
 }
 
 }  // namespace
