@@ -4,7 +4,10 @@
 //
 // Invariants:
 // - CPU budget: a worker holds one of `slots` (infer_threads of them) while it computes, never while it waits on a
-//   queue or the sink; so at most infer_threads threads of the session compute at once, whatever the mix.
+//   queue or the sink; so at most infer_threads threads of the session compute at once, whatever the mix. Decoders
+//   come first for a free slot (they feed everything downstream; when the tensor queue is full they wait on it and
+//   leave the slots to inference), and an inference worker runs what is queued (up to a batch) rather than wait
+//   for a full batch: no slot stays free while there is work.
 // - Adaptive decoding: decode worker k works only while k < target. The target follows the measured thread CPU
 //   time per image of decode + preprocess (d) and of inference (i): decoders needed to keep up with the whole
 //   budget = slots * d / (d + i), rounded up, between 1 and max_decoders. Workers above the target sleep (and hold
@@ -19,7 +22,6 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
-#include <semaphore>
 #include <thread>
 #include <tuple>
 
@@ -34,6 +36,33 @@ double ThreadCpuSeconds() {
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
+
+// A counting semaphore with two classes of waiters: an urgent one (a decoder) gets the next free slot before any
+// other (inference).
+class CpuSlots {
+ public:
+  explicit CpuSlots(int n) : free_(n) {}
+  void Acquire(bool urgent) {
+    std::unique_lock<std::mutex> l(mu_);
+    if (urgent) ++urgent_waiting_;
+    cv_.wait(l, [&] { return free_ > 0 && (urgent || urgent_waiting_ == 0); });
+    if (urgent) --urgent_waiting_;
+    --free_;
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++free_;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int free_;
+  int urgent_waiting_ = 0;
+};
 
 struct Input {
   size_t index = 0;
@@ -86,7 +115,8 @@ struct EmbedSession::State {
       model_decode.push_back(it->second);
     }
     max_decoders = options.decode_threads > 0 ? options.decode_threads : slots_count;
-    target = options.decode_threads > 0 ? options.decode_threads : 1;
+    // Adaptive: all of them until the first measurements (a slow start costs more than a few idle decoders).
+    target = max_decoders;
   }
 
   bool Stopping() const { return stopped || (stop_flag && *stop_flag); }
@@ -176,11 +206,11 @@ struct EmbedSession::State {
       p.models = in->source.models;
       p.models.resize(models.size(), in->source.models.empty());
       p.tensors.assign(models.size(), {});
-      slots.acquire();
+      slots.Acquire(true);
       const double c0 = ThreadCpuSeconds();
       Status st = Prepare(in->source, &p);
       RecordDecode(ThreadCpuSeconds() - c0);
-      slots.release();
+      slots.Release();
       in.reset();  // the file's bytes
       if (!st.ok()) {
         p.result.status = st;
@@ -200,13 +230,16 @@ struct EmbedSession::State {
     std::vector<size_t> which;
     for (;;) {
       items.clear();
+      // Wait for one tensor, then take what is queued, up to a batch.
+      auto first = prepared.Pop();
+      if (!first) return;
+      items.push_back(std::move(*first));
+      slots.Acquire(false);
       while (int(items.size()) < batch) {
-        auto p = prepared.Pop();
+        auto p = prepared.TryPop();
         if (!p) break;
         items.push_back(std::move(*p));
       }
-      if (items.empty()) return;
-      slots.acquire();
       const double c0 = ThreadCpuSeconds();
       Status st;
       for (size_t m = 0; m < models.size() && st.ok(); ++m) {
@@ -228,7 +261,7 @@ struct EmbedSession::State {
         }
       }
       RecordInfer(ThreadCpuSeconds() - c0, int(items.size()));
-      slots.release();
+      slots.Release();
       for (auto& it : items) {
         if (!st.ok()) {
           it.result.status = st;
@@ -247,7 +280,7 @@ struct EmbedSession::State {
 
   BoundedQueue<Input> inputs;
   BoundedQueue<Prepared> prepared;
-  std::counting_semaphore<1 << 16> slots;
+  CpuSlots slots;
   std::vector<DecodeOptions> decode_settings;  // distinct settings
   std::vector<size_t> model_decode;            // per model: its entry in decode_settings
 

@@ -35,6 +35,16 @@ class BoundedQueue {
     return item;
   }
 
+  // An item if one is queued now; never waits.
+  std::optional<T> TryPop() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (items_.empty()) return std::nullopt;
+    T item = std::move(items_.front());
+    items_.pop_front();
+    not_full_.notify_one();
+    return item;
+  }
+
   void Close() {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
