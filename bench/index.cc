@@ -20,6 +20,8 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -128,10 +130,37 @@ double ScaledDecodeFloor(const std::vector<std::string>& bytes, double seconds) 
 
 struct IndexRun {
   int64_t images = 0;
-  double seconds = 0;       // the index call without the near-copy hashes
+  double seconds = 0;       // the index call until its last commit (the near-copy hashes come after)
   double hash_seconds = 0;  // the near-copy hashes after the last commit
-  double cpu_seconds = 0;   // this process's CPU time over the same span (the hashes' one thread taken out)
+  double cpu_seconds = 0;   // this process's CPU time over the same span
+  double runnable_seconds = 0;  // its threads' time on a CPU or waiting for one (RunnableTime)
   double rate() const { return seconds > 0 ? images / seconds : 0; }
+};
+
+// Per thread of this process, nanoseconds on a CPU and waiting for one (/proc/self/task/*/schedstat), kept at the
+// largest seen, so threads that ended after a sample still count up to it. Their sum over wall time is how many
+// cores the process's threads wanted ("runnable cores"), whether or not a neighbour took some of them.
+class RunnableTime {
+ public:
+  void Sample() {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/proc/self/task", ec)) {
+      std::ifstream f(e.path() / "schedstat");
+      unsigned long long run = 0, wait = 0;
+      if (f >> run >> wait) {
+        auto& t = threads_[e.path().filename().string()];
+        t = std::max(t, run + wait);
+      }
+    }
+  }
+  double Seconds() const {
+    unsigned long long sum = 0;
+    for (const auto& [tid, ns] : threads_) sum += ns;
+    return double(sum) * 1e-9;
+  }
+
+ private:
+  std::map<std::string, unsigned long long> threads_;
 };
 
 double ProcessCpuSeconds() {
@@ -223,12 +252,26 @@ int Main(int argc, char** argv) {
     fs::create_directories(folder);
     for (size_t i = 0; i < files.size(); ++i)
       fs::create_hard_link(files[i], folder / ("f" + std::to_string(i) + ".jpg"));
+    // Sessions are created before the clock starts, as the references' are.
+    for (const auto& [n, spec] : models) DOPPEL_RETURN_IF_ERROR((*engine)->LoadModel(n).status());
+    // The job reports after every commit and once more at the very end, after the near-copy hashes: the report
+    // before that last one marks the end of the stream.
+    struct Mark {
+      double seconds, cpu, runnable;
+    };
+    std::vector<Mark> marks;
+    RunnableTime before, during;
+    before.Sample();
     const double cpu0 = ProcessCpuSeconds();
     Stopwatch sw;
-    DOPPEL_ASSIGN_OR_RETURN(IndexSummary sum, (*engine)->Index({folder.string()}, IndexOptions{}));
-    const double secs = sw.Seconds(), cpu = ProcessCpuSeconds() - cpu0;
+    DOPPEL_ASSIGN_OR_RETURN(IndexSummary sum, (*engine)->Index({folder.string()}, IndexOptions{}, [&](const IndexProgress&) {
+      during.Sample();
+      marks.push_back({sw.Seconds(), ProcessCpuSeconds() - cpu0, during.Seconds() - before.Seconds()});
+    }));
     if (sum.counts.failed) return Status::Internal(std::to_string(sum.counts.failed) + " pictures failed");
-    return IndexRun{sum.counts.indexed, secs - sum.hash_seconds, sum.hash_seconds, cpu - sum.hash_seconds};
+    if (marks.size() < 2) return Status::Internal("too few progress reports");
+    const Mark& end = marks[marks.size() - 2];
+    return IndexRun{sum.counts.indexed, end.seconds, sum.hash_seconds, end.cpu, end.runnable};
   };
   // The best of `repeat` runs (each into a fresh data directory): on a shared machine the slowest runs measure the
   // neighbours. References are taken the same way.
@@ -292,19 +335,23 @@ int Main(int argc, char** argv) {
                 "defaults otherwise: the streaming "
                 "pipeline (reading + SHA-256 on the job's thread, one embedding session for the run with adaptive "
                 "decoders and %u inference threads sharing a budget of %u cores, commits every 32 pictures on their "
-                "own thread), batch 8, HNSW. Rates count the index call up to its last commit; the near-copy hashes "
-                "computed after it are the next column.",
+                "own thread), batch 8, HNSW. Rates count the index call up to its last commit (model sessions are loaded "
+                "before, as for the references); the near-copy hashes computed after it are the next column. Cores "
+                "busy = the process's CPU time / wall time over the same span; runnable cores = its threads' time on "
+                "a CPU or waiting for one / wall time (what it would use on an idle machine: when a neighbour takes "
+                "cores, busy drops but runnable does not).",
                 images, camera, repeat, Today().c_str(), MachineDescription().c_str(), repeat, cores, cores);
   report.Say(buf);
   report.Say("");
   report.Say("| run | pictures | index s | + near-copy hashes s | img/s | against | its img/s | ratio | target | "
-             "cores busy | CPU ms / picture |");
-  report.Say("|---|---|---|---|---|---|---|---|---|---|---|");
+             "cores busy | runnable cores | CPU ms / picture |");
+  report.Say("|---|---|---|---|---|---|---|---|---|---|---|---|");
   auto row = [&](const std::string& label, const IndexRun& r, const std::string& against, double ref,
                  const char* target) {
-    std::snprintf(buf, sizeof buf, "| %s | %lld | %.2f | %.2f | %.1f | %s | %.1f | %.0f%% | %s | %.2f | %.2f |",
+    std::snprintf(buf, sizeof buf, "| %s | %lld | %.2f | %.2f | %.1f | %s | %.1f | %.0f%% | %s | %.2f | %.2f | %.2f |",
                   label.c_str(), (long long)r.images, r.seconds, r.hash_seconds, r.rate(), against.c_str(), ref,
-                  100 * r.rate() / ref, target, r.cpu_seconds / r.seconds, 1000 * r.cpu_seconds / r.images);
+                  100 * r.rate() / ref, target, r.cpu_seconds / r.seconds, r.runnable_seconds / r.seconds,
+                  1000 * r.cpu_seconds / r.images);
     report.Say(buf);
   };
   // (a)
