@@ -374,7 +374,7 @@ int Main(int argc, char** argv) {
     auto c1 = best_index("c-resnet50", {spec_of("resnet50")}, first(photos, 120));
     if (!c1.ok()) return fail(c1.status());
     row("resnet50 (random weights), 640x480", *c1, "pure inference", pure["resnet50"], ">= 95%");
-    auto c2 = best_index("c-vgg16", {spec_of("vgg16")}, first(photos, 48));
+    auto c2 = best_index("c-vgg16", {spec_of("vgg16")}, first(photos, 80));
     if (!c2.ok()) return fail(c2.status());
     row("vgg16 (random weights), 640x480", *c2, "pure inference", pure["vgg16"], ">= 95%");
     auto c3 = best_index("c-both", {spec_of(def), spec_of("inception_v3")}, first(photos, 240));

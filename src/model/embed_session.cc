@@ -230,12 +230,16 @@ struct EmbedSession::State {
     std::vector<size_t> which;
     for (;;) {
       items.clear();
-      // Wait for one tensor, then take what is queued, up to a batch.
+      // Wait for one tensor, then take what is queued, up to a batch. Once no more will come (the decoders are
+      // done), what is left is shared among the inference workers, so that none ends the run alone.
       auto first = prepared.Pop();
       if (!first) return;
       items.push_back(std::move(*first));
       slots.Acquire(false);
-      while (int(items.size()) < batch) {
+      int take = batch;
+      if (prepared.Closed())
+        take = std::min(batch, int((prepared.Size() + 1 + size_t(slots_count) - 1) / size_t(slots_count)));
+      while (int(items.size()) < take) {
         auto p = prepared.TryPop();
         if (!p) break;
         items.push_back(std::move(*p));

@@ -45,6 +45,16 @@ class BoundedQueue {
     return item;
   }
 
+  // Items queued now, and whether Close was called (then no more will come).
+  size_t Size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return items_.size();
+  }
+  bool Closed() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return closed_;
+  }
+
   void Close() {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
@@ -54,7 +64,7 @@ class BoundedQueue {
 
  private:
   const size_t capacity_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable not_empty_, not_full_;
   std::deque<T> items_;
   bool closed_ = false;
