@@ -15,6 +15,7 @@
 // Index rates leave out the near-copy hashes computed after the last commit (IndexSummary::hash_seconds), shown in
 // their own column.
 #include <sys/resource.h>
+#include <unistd.h>
 #include <vips/vips.h>
 
 #include <algorithm>
@@ -145,11 +146,24 @@ class RunnableTime {
   void Sample() {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator("/proc/self/task", ec)) {
-      std::ifstream f(e.path() / "schedstat");
+      std::ifstream f(e.path() / "schedstat"), c(e.path() / "comm"), st(e.path() / "stat");
       unsigned long long run = 0, wait = 0;
+      std::string name, statline;
+      std::getline(c, name);
+      std::getline(st, statline);
+      // utime and stime: fields 14 and 15, counted after the ")" that ends the name.
+      std::istringstream fields(statline.substr(statline.rfind(')') + 2));
+      std::string skip;
+      for (int i = 3; i < 14; ++i) fields >> skip;
+      unsigned long long ut = 0, stime = 0;
+      fields >> ut >> stime;
+      sys_[e.path().filename().string()] = {name, std::max(sys_[e.path().filename().string()].second, stime)};
       if (f >> run >> wait) {
         auto& t = threads_[e.path().filename().string()];
         t = std::max(t, run + wait);
+        auto& r = on_cpu_[e.path().filename().string()];
+        r.first = name;
+        r.second = std::max(r.second, run);
       }
     }
   }
@@ -158,9 +172,20 @@ class RunnableTime {
     for (const auto& [tid, ns] : threads_) sum += ns;
     return double(sum) * 1e-9;
   }
+  // Seconds on a CPU by thread name (the pipeline names its threads doppel-index, -decode, -infer, -commit), and
+  // of that in the kernel (name + " sys").
+  std::map<std::string, double> ByName() const {
+    std::map<std::string, double> out;
+    for (const auto& [tid, r] : on_cpu_) out[r.first] += double(r.second) * 1e-9;
+    const double tick = 1.0 / double(sysconf(_SC_CLK_TCK));
+    for (const auto& [tid, r] : sys_) out[r.first + " sys"] += double(r.second) * tick;
+    return out;
+  }
 
  private:
   std::map<std::string, unsigned long long> threads_;
+  std::map<std::string, std::pair<std::string, unsigned long long>> on_cpu_;  // tid -> name, ns on a CPU
+  std::map<std::string, std::pair<std::string, unsigned long long>> sys_;     // tid -> name, ticks in the kernel
 };
 
 double ProcessCpuSeconds() {
@@ -258,6 +283,7 @@ int Main(int argc, char** argv) {
     // before that last one marks the end of the stream.
     struct Mark {
       double seconds, cpu, runnable;
+      std::map<std::string, double> by_name;
     };
     std::vector<Mark> marks;
     RunnableTime before, during;
@@ -266,11 +292,19 @@ int Main(int argc, char** argv) {
     Stopwatch sw;
     DOPPEL_ASSIGN_OR_RETURN(IndexSummary sum, (*engine)->Index({folder.string()}, IndexOptions{}, [&](const IndexProgress&) {
       during.Sample();
-      marks.push_back({sw.Seconds(), ProcessCpuSeconds() - cpu0, during.Seconds() - before.Seconds()});
+      marks.push_back({sw.Seconds(), ProcessCpuSeconds() - cpu0, during.Seconds() - before.Seconds(), during.ByName()});
     }));
     if (sum.counts.failed) return Status::Internal(std::to_string(sum.counts.failed) + " pictures failed");
     if (marks.size() < 2) return Status::Internal("too few progress reports");
     const Mark& end = marks[marks.size() - 2];
+    // Where the CPU went, per thread role (stdout only): what the pipeline spends beyond the bound's parts.
+    std::string roles;
+    auto b = before.ByName();
+    for (const auto& [name, secs] : end.by_name) {
+      const double d = secs - (b.count(name) ? b[name] : 0);
+      if (d > 0.01) roles += " " + name + " " + std::to_string(int(1000 * d / std::max<int64_t>(1, sum.counts.indexed) * 100) / 100.0).substr(0, 5) + " ms";
+    }
+    std::printf("  %s: CPU per picture by thread:%s\n", dir.c_str(), roles.c_str());
     return IndexRun{sum.counts.indexed, end.seconds, sum.hash_seconds, end.cpu, end.runnable};
   };
   // The best of `repeat` runs (each into a fresh data directory): on a shared machine the slowest runs measure the

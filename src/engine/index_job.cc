@@ -1,5 +1,6 @@
 // The index job behind Engine::StartIndex / Index (index_job.h): its thread, progress, cancel and result. The work
 // itself is the indexer's (indexer.cc).
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@ void IndexJobImpl::Start() {
 }
 
 void IndexJobImpl::Run() {
+  pthread_setname_np(pthread_self(), "doppel-index");
   // Lower this thread's CPU priority; the threads it starts (the embedder's) inherit it (Linux: nice is per
   // thread). Best effort: raising one's own nice value needs no privilege.
   if (engine_->options().index_nice > 0) {

@@ -15,6 +15,7 @@
 // (the catalog's state, pictures in flight, counts); nobody waits on a queue while holding it. Order: write_mu,
 // then models_mu or state_mu_; report_mu_ before state_mu_. A cancel stops the reading at once; images already
 // under way are committed.
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -247,7 +248,10 @@ class Indexer {
           (void)ready.Push(std::move(x));  // false once the committer gave up: dropped
         },
         job_ ? job_->cancel_flag() : nullptr);
-    std::thread committer([&] { CommitLoop(ready, *session); });
+    std::thread committer([&] {
+      pthread_setname_np(pthread_self(), "doppel-commit");
+      CommitLoop(ready, *session);
+    });
     const auto e0 = Clock::now();
     auto reported = e0;
     for (FoundFile& f : todo_) {
