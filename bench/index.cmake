@@ -1,1 +1,1 @@
-doppel_add_bench(index doppel_engine doppel_model PkgConfig::VIPS)
+doppel_add_bench(index doppel_engine doppel_model doppel_modelgen PkgConfig::VIPS)

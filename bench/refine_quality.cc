@@ -177,6 +177,7 @@ int Main(int argc, char** argv) {
   EvalOptions o;
   o.copy_queries = 100;
   for (const auto& n : names) o.refinements.push_back(*ParseRefinement(n));
+  o.decode = DecodeOptionsFor(m->spec().preprocess, o.decode);  // as the indexer decodes for the model
 
   Section report;
   report.Say("## Retrieval refinements on three labelled sets (issue 16)");

@@ -1,12 +1,21 @@
-// Engine::StartIndex / Index: the index job and the indexer it runs. The indexer's steps, in order:
-//   Prepare      the models to index with, their collections, and what the catalog already knows
-//   Walk         find image candidates; skip unchanged files (path, size, mtime) and unchanged failures
-//   ReadChunk    read and hash a chunk of files; known content needs no embedding (a second path, a touched file)
-//   EmbedChunk   decode + embed the rest with every model at once, committing every `commit_every` images
-//   Commit       vectors into every collection, then the catalog rows (one transaction): see file_catalog.h
-//   Prune        indexed paths under the roots whose files are gone
-// The engine's write lock is held for one Commit (or one prune removal), never for the run: searches, removals
-// and model changes interleave between batches. The job stops between chunks when cancelled.
+// Engine::StartIndex / Index: the indexer an index job runs (index_job.cc). Its steps, in order:
+//   Prepare   the models to index with, their collections, and what the catalog already knows
+//   Walk      find image candidates; skip unchanged files (path, size, mtime) and unchanged failures
+//   Stream    three stages that overlap, linked by bounded queues (memory stays bounded, camera photos included):
+//     read      on the job's thread: read + SHA-256 each file. Known content needs no embedding (a second path, a
+//               touched file); the rest goes to the embedding session with just the models that lack it
+//     embed     ONE EmbedSession for the whole run (decode + inference workers, embedder.h); its sink only hands
+//               results on, so inference threads never wait for a disk
+//     commit    on its own thread, every `commit_every` results: vectors into every collection, then the catalog
+//               rows in one transaction (see file_catalog.h). A failed commit stops the run; Wait returns it
+//   Prune     indexed paths under the roots whose files are gone
+//   Hashes    near-copy hashes of the new pictures (duplicates.cc)
+// Locks: the engine's write lock is held for one commit (or one prune removal), never for the run: searches,
+// removals and model changes interleave between batches. `state_mu_` guards what the reader and the committer share
+// (the catalog's state, pictures in flight, counts); nobody waits on a queue while holding it. Order: write_mu,
+// then models_mu or state_mu_; report_mu_ before state_mu_. A cancel stops the reading at once; images already
+// under way are committed.
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -15,10 +24,13 @@
 #include <cstdlib>
 #include <chrono>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "doppel/engine/walk.h"
+#include "doppel/util/bounded_queue.h"
 #include "doppel/util/file.h"
 #include "doppel/util/hash.h"
 #include "index_job.h"
@@ -36,6 +48,15 @@ struct Pending {
   std::string hash;
   int64_t id = 0;
   int64_t old_id = 0;  // the id this path had before (0 if new)
+};
+
+// What the committer gets: a picture and what the embedder made of it; or a picture that needed no embedding
+// (`known`: counted by the reader); or only a request to commit now (`flush`: catalog rows of known content).
+struct Ready {
+  Pending p;
+  EmbedResult r;
+  bool known = false;
+  bool flush = false;
 };
 
 // A test hook for crash tests (LevelDB-style fault injection): DOPPEL_TEST_STOP_AT=upsert:N or commit:N makes the
@@ -79,19 +100,14 @@ class Indexer {
     DOPPEL_RETURN_IF_ERROR(Prepare());
     Walk();
     Report();
-    Embedder embedder(models_, engine_->options().embed);
-    const size_t kChunk = 256;  // files read and hashed ahead of the embedder
-    for (size_t start = 0; start < todo_.size(); start += kChunk) {
-      if (Cancelled()) break;
-      std::vector<ImageSource> sources;
-      std::vector<Pending> pending;
-      ReadChunk(start, std::min(todo_.size(), start + kChunk), &sources, &pending);
-      DOPPEL_RETURN_IF_ERROR(EmbedChunk(embedder, sources, pending));
-      DOPPEL_RETURN_IF_ERROR(CommitExtraPaths());
-    }
+    DOPPEL_RETURN_IF_ERROR(Stream());
     if (opts_.prune && !Cancelled()) DOPPEL_RETURN_IF_ERROR(Prune());
     // Near-copy hashes of the pictures that lack one (duplicates.cc): JPEGs decode at 1/8, so this is cheap.
-    if (!Cancelled()) DOPPEL_RETURN_IF_ERROR(impl_->UpdateHashes([this] { return Cancelled(); }));
+    if (!Cancelled()) {
+      const auto h0 = Clock::now();
+      DOPPEL_RETURN_IF_ERROR(impl_->UpdateHashes([this] { return Cancelled(); }));
+      sum_.hash_seconds = std::chrono::duration<double>(Clock::now() - h0).count();
+    }
     // Cancelled: asked to stop, and something was left undone (a cancel that came too late changes nothing).
     sum_.cancelled = Cancelled() && sum_.counts.done < sum_.counts.total;
     Report();
@@ -103,10 +119,17 @@ class Indexer {
   bool Cancelled() const { return job_ && job_->cancelled(); }
 
   void Report() {
-    sum_.counts.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
-    if (job_) job_->Report(sum_.counts);
+    std::lock_guard<std::mutex> r(report_mu_);
+    IndexProgress c;
+    {
+      std::lock_guard<std::mutex> l(state_mu_);
+      sum_.counts.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
+      c = sum_.counts;
+    }
+    if (job_) job_->Report(c);
   }
 
+  // Caller holds state_mu_ (or runs before the stream starts).
   void Fail(const std::string& path, const std::string& error) {
     sum_.failures.emplace_back(path, error);
     ++sum_.counts.failed;
@@ -150,10 +173,12 @@ class Indexer {
     }
     names_ = kept;
     if (names_.empty()) return Status::FailedPrecondition("no models registered (all were removed meanwhile)");
+    for (const auto& n : names_) sum_.embedded[n] = 0;
     return LoadCatalogState();
   }
 
-  // What the catalog says is indexed. Loaded at the start, and again when a removal ran during this job.
+  // What the catalog says is indexed. Loaded at the start, and again when a removal ran during this job (then the
+  // caller holds state_mu_).
   Status LoadCatalogState() {
     done_.clear();
     for (const auto& m : models_) {
@@ -194,7 +219,7 @@ class Indexer {
     }
   }
 
-  // The format and size of an indexed picture, from any of its paths.
+  // The format and size of an indexed picture, from any of its paths. Caller holds state_mu_.
   void CopyPictureInfo(FileRecord* r) const {
     for (const auto& [q, rec] : files_)
       if (rec.id == r->id) {
@@ -205,23 +230,70 @@ class Indexer {
       }
   }
 
-  // Step 3: read and hash files [begin, end); what must be embedded goes to sources/pending.
-  void ReadChunk(size_t begin, size_t end, std::vector<ImageSource>* sources, std::vector<Pending>* pending) {
-    IndexProgress& c = sum_.counts;
-    for (size_t i = begin; i < end; ++i) {
-      const FoundFile& f = todo_[i];
-      auto bytes = ReadFileBytes(f.path, engine_->options().embed.max_file_bytes);
-      if (!bytes.ok()) {
-        Fail(f.path, bytes.status().ToString());
-        continue;
+  // Step 3: the stream (see the top of the file). Returns the error that stopped the committer, if any.
+  Status Stream() {
+    Embedder embedder(models_, engine_->options().embed);
+    BoundedQueue<Ready> ready(size_t(std::max(64, 4 * opts_.commit_every)));
+    // The sink runs on an inference thread: it only hands the result on (blocking while the committer is behind).
+    std::unique_ptr<EmbedSession> session = embedder.Start(
+        [&](EmbedResult&& r) {
+          Ready x;
+          {
+            std::lock_guard<std::mutex> l(pending_mu_);
+            auto it = pending_.find(r.index);
+            x.p = std::move(it->second);
+            pending_.erase(it);
+          }
+          x.r = std::move(r);
+          (void)ready.Push(std::move(x));  // false once the committer gave up: dropped
+        },
+        job_ ? job_->cancel_flag() : nullptr);
+    std::thread committer([&] {
+      pthread_setname_np(pthread_self(), "doppel-commit");
+      CommitLoop(ready, *session);
+    });
+    const auto e0 = Clock::now();
+    auto reported = e0;
+    for (FoundFile& f : todo_) {
+      if (Cancelled() || gave_up_) break;
+      ReadOne(std::move(f), *session, ready);
+      if (Clock::now() - reported > std::chrono::milliseconds(250)) {
+        Report();
+        reported = Clock::now();
       }
-      Pending p;
-      p.file = f;
-      p.hash = Sha256Hex(*bytes);
-      p.id = ContentId(p.hash);
+    }
+    session->Close();
+    session->Wait();  // every result is in `ready` (or dropped, if the committer gave up)
+    ready.Close();    // the committer commits the rest and ends
+    committer.join();
+    embed_seconds_ = std::chrono::duration<double>(Clock::now() - e0).count();
+    std::lock_guard<std::mutex> l(state_mu_);
+    return fatal_;
+  }
+
+  // Reads and hashes one file and decides what it needs: nothing (known content), a catalog row only (a second
+  // path of a picture being embedded), or embedding with the models that lack it.
+  void ReadOne(FoundFile f, EmbedSession& session, BoundedQueue<Ready>& ready) {
+    auto bytes = ReadFileBytes(f.path, engine_->options().embed.max_file_bytes);
+    if (!bytes.ok()) {
+      std::lock_guard<std::mutex> l(state_mu_);
+      Fail(f.path, bytes.status().ToString());
+      return;
+    }
+    Pending p;
+    p.hash = Sha256Hex(*bytes);
+    p.id = ContentId(p.hash);
+    std::vector<bool> need(models_.size(), false);
+    std::optional<Ready> known;
+    bool flush = false;
+    {
+      std::lock_guard<std::mutex> l(state_mu_);
+      IndexProgress& c = sum_.counts;
       auto it = files_.find(f.path);
       p.old_id = it != files_.end() ? it->second.id : 0;
-      if (InAll(p.id)) {
+      bool any = false;
+      for (size_t m = 0; m < models_.size(); ++m) any |= need[m] = !done_[m].count(p.id);
+      if (!any) {
         // Known content: a second path to a picture, or a file touched without changing. No embedding.
         if (p.old_id != p.id && refs_.count(p.id) && refs_[p.id] > 0) ++sum_.duplicates;
         FileRecord r{f.path, f.size, f.mtime_ns, p.id, p.hash, f.format, 0, 0};
@@ -230,90 +302,120 @@ class Indexer {
           side_.files.push_back(r);
           files_[f.path] = r;
           if (p.old_id == 0) ++refs_[p.id];
+          // Rows of known content are committed at least every kSideRows files, so that a long run of them is
+          // resumable too.
+          flush = ++side_since_flush_ >= kSideRows;
+          if (flush) side_since_flush_ = 0;
         } else {
           // Changed to a picture indexed elsewhere: committed like any other (its old picture may go).
-          EmbedResult known;
-          known.format = r.format;
-          known.width = r.width;
-          known.height = r.height;
-          known.vectors.assign(models_.size(), {});
-          batch_.emplace_back(p, std::move(known));
+          known.emplace();
+          known->known = true;
+          known->r.format = r.format;
+          known->r.width = r.width;
+          known->r.height = r.height;
+          known->r.vectors.assign(models_.size(), {});
         }
         ++c.skipped;
         ++c.done;
-        continue;
-      }
-      if (!in_flight_.insert(p.id).second) {
-        // The same picture under another path in this very chunk: embed it once.
-        same_as_in_flight_.push_back({f.path, f.size, f.mtime_ns, p.id, p.hash, f.format, 0, 0});
+      } else if (auto fl = in_flight_.find(p.id); fl != in_flight_.end()) {
+        // The same picture under another path, being embedded now: embedded once, this path committed with it.
+        fl->second.push_back({f.path, f.size, f.mtime_ns, p.id, p.hash, f.format, 0, 0});
         ++sum_.duplicates;
         ++c.skipped;
         ++c.done;
-        continue;
+        return;
+      } else {
+        in_flight_[p.id];
       }
-      ImageSource s;
-      s.path = f.path;
-      s.bytes = std::move(bytes).value();
-      sources->push_back(std::move(s));
-      pending->push_back(std::move(p));
     }
+    if (known) {
+      known->p = std::move(p);
+      known->p.file = std::move(f);
+      (void)ready.Push(std::move(*known));
+      return;
+    }
+    if (flush) (void)ready.Push(Ready{{}, {}, false, true});
+    if (!std::any_of(need.begin(), need.end(), [](bool b) { return b; })) return;
+    ImageSource s;
+    s.path = f.path;
+    s.bytes = std::move(bytes).value();
+    s.models = std::move(need);
+    const int64_t id = p.id;
+    p.file = std::move(f);
+    // The session numbers sources in Push order (only this thread pushes): the pending entry is there before the
+    // sink can ask for it.
+    {
+      std::lock_guard<std::mutex> l(pending_mu_);
+      pending_[pushed_] = std::move(p);
+    }
+    if (session.Push(std::move(s))) {
+      ++pushed_;
+      return;
+    }
+    // Stopped (cancel, or the committer gave up): this picture is left for the next run.
+    {
+      std::lock_guard<std::mutex> l(pending_mu_);
+      pending_.erase(pushed_);
+    }
+    std::lock_guard<std::mutex> l(state_mu_);
+    in_flight_.erase(id);
   }
 
-  // Step 4: embed a chunk, committing as batches fill up. A cancel stops it after the images under way.
-  Status EmbedChunk(const Embedder& embedder, const std::vector<ImageSource>& sources,
-                    const std::vector<Pending>& pending) {
-    Status fatal;
-    const auto e0 = Clock::now();
-    embedder.Embed(sources, [&](EmbedResult&& r) {
-      if (!fatal.ok()) return;
-      const Pending& p = pending[r.index];
-      r.vectors.resize(r.status.ok() ? models_.size() : 0);
-      if (r.status.ok()) {
+  // The committer's thread: batches of `commit_every` results, then the rest once the stream ends. On an error it
+  // stops the stream (the session, the queue) and leaves the error in fatal_.
+  void CommitLoop(BoundedQueue<Ready>& ready, EmbedSession& session) {
+    Status st;
+    try {
+      for (;;) {
+        std::optional<Ready> x = ready.Pop();
+        if (!x) break;
+        if (!x->flush) Take(std::move(*x));
+        else if (batch_.empty() && !HasSideRows()) continue;
+        if (x->flush || int(batch_.size()) >= opts_.commit_every) {
+          st = Commit();
+          if (!st.ok()) break;
+        }
+      }
+      if (st.ok() && (!batch_.empty() || HasSideRows())) st = Commit();
+    } catch (const std::exception& e) {
+      st = Status::Internal(std::string("index commit failed: ") + e.what());
+    }
+    if (st.ok()) return;
+    {
+      std::lock_guard<std::mutex> l(state_mu_);
+      fatal_ = st;
+    }
+    gave_up_ = true;
+    session.Stop();
+    ready.Close();
+  }
+
+  bool HasSideRows() {
+    std::lock_guard<std::mutex> l(state_mu_);
+    return !side_.files.empty() || !side_.failed.empty();
+  }
+
+  // A result joins the batch (committer thread).
+  void Take(Ready&& x) {
+    if (!x.known) {
+      std::lock_guard<std::mutex> l(state_mu_);
+      x.r.vectors.resize(x.r.status.ok() ? models_.size() : 0);
+      if (x.r.status.ok()) {
         ++sum_.counts.indexed;
         ++sum_.counts.done;
+        for (size_t m = 0; m < models_.size(); ++m)
+          if (!x.r.vectors[m].empty()) ++sum_.embedded[names_[m]];
       } else {
-        Fail(p.file.path, r.status.ToString());
+        Fail(x.p.file.path, x.r.status.ToString());
       }
-      batch_.emplace_back(p, std::move(r));
-      if (int(batch_.size()) >= opts_.commit_every) fatal = Commit();
-    }, job_ ? job_->cancel_flag() : nullptr);
-    embed_seconds_ += std::chrono::duration<double>(Clock::now() - e0).count();
-    DOPPEL_RETURN_IF_ERROR(fatal);
-    if (!batch_.empty() || !side_.files.empty() || !side_.failed.empty()) DOPPEL_RETURN_IF_ERROR(Commit());
-    return Status::OK();
-  }
-
-  // Extra paths of pictures embedded in this chunk, now that the pictures are stored (failed ones are dropped:
-  // the same bytes fail the same way).
-  Status CommitExtraPaths() {
-    for (auto& r : same_as_in_flight_) {
-      for (const auto& [q, rec] : files_)
-        if (rec.id == r.id) {
-          r.format = rec.format;
-          r.width = rec.width;
-          r.height = rec.height;
-          side_.files.push_back(r);
-          break;
-        }
     }
-    same_as_in_flight_.clear();
-    in_flight_.clear();
-    if (!side_.files.empty()) return Commit();
-    return Status::OK();
+    batch_.emplace_back(std::move(x.p), std::move(x.r));
   }
 
-  // Step 5: one durable batch. Under the engine's write lock: models removed meanwhile are left out; vectors go
-  // into every collection first, then the catalog rows in one transaction.
+  // One durable batch (committer thread). Under the engine's write lock: models removed meanwhile are left out;
+  // vectors go into every collection first, then the catalog rows in one transaction.
   Status Commit() {
-    std::lock_guard<std::mutex> wlock(impl_->write_mu);
-    if (impl_->removals.load() != removals_seen_) {
-      // Pictures were removed while this job ran: what it remembers of the catalog may be stale. A file whose
-      // content was "already indexed" but is gone now is left for the next run (which embeds it).
-      DOPPEL_RETURN_IF_ERROR(LoadCatalogState());
-      for (auto& [p, r] : batch_)
-        if (r.status.ok() && !r.vectors.empty() && r.vectors[0].empty() && !InAll(p.id))
-          r.status = Status::FailedPrecondition("picture removed during indexing");
-    }
+    std::unique_lock<std::mutex> wlock(impl_->write_mu);
     std::vector<bool> active(models_.size(), true);
     {
       std::shared_lock<std::shared_mutex> l(impl_->models_mu);
@@ -328,29 +430,60 @@ class Indexer {
       }
       if (!any) return Status::FailedPrecondition("every model of this index run was removed while it ran");
     }
-    FileCatalog::Batch cat = std::move(side_);
-    side_ = FileCatalog::Batch();
-    for (size_t m = 0; m < models_.size(); ++m) {
-      if (!active[m]) continue;
-      std::vector<Entity> ents;
-      std::unordered_set<int64_t> seen;
-      for (const auto& [p, r] : batch_) {
-        if (!r.status.ok() || r.vectors[m].empty() || done_[m].count(p.id) || !seen.insert(p.id).second) continue;
-        Entity e;
-        e.id = p.id;
-        e.vector = r.vectors[m];
-        e.fields["path"] = p.file.path;
-        e.fields["size"] = p.file.size;
-        e.fields["mtime"] = p.file.mtime_ns / 1000000000;
-        e.fields["width"] = int64_t(r.width);
-        e.fields["height"] = int64_t(r.height);
-        e.fields["hash"] = p.hash;
-        e.fields["format"] = r.format;
-        ents.push_back(std::move(e));
+    FileCatalog::Batch cat;
+    std::vector<std::vector<Entity>> ents(models_.size());
+    {
+      std::lock_guard<std::mutex> l(state_mu_);
+      // Pictures were removed while this job ran: what it remembers of the catalog may be stale.
+      if (impl_->removals.load() != removals_seen_) DOPPEL_RETURN_IF_ERROR(LoadCatalogState());
+      // Every active model must end up holding each picture: from a vector made now, or because it had it when
+      // the picture was read. One it had then but lacks now was removed meanwhile: the picture is left for the next
+      // run (which embeds it).
+      for (auto& [p, r] : batch_) {
+        if (!r.status.ok()) continue;
+        for (size_t m = 0; m < models_.size(); ++m)
+          if (active[m] && r.vectors[m].empty() && !done_[m].count(p.id)) {
+            r.status = Status::FailedPrecondition("picture removed during indexing");
+            break;
+          }
       }
-      if (!ents.empty())
-        DOPPEL_RETURN_IF_ERROR(colls_[m]->Upsert(ents).status().WithContext("collection " + names_[m]));
+      cat = std::move(side_);
+      side_ = FileCatalog::Batch();
+      for (const auto& [p, r] : batch_) {
+        if (!r.status.ok()) continue;
+        // More paths of this picture, found while it was embedded: committed with it.
+        if (auto fl = in_flight_.find(p.id); fl != in_flight_.end()) {
+          for (FileRecord& x : fl->second) {
+            x.format = r.format;
+            x.width = r.width;
+            x.height = r.height;
+            cat.files.push_back(std::move(x));
+          }
+          fl->second.clear();
+        }
+      }
+      for (size_t m = 0; m < models_.size(); ++m) {
+        if (!active[m]) continue;
+        std::unordered_set<int64_t> seen;
+        for (const auto& [p, r] : batch_) {
+          if (!r.status.ok() || r.vectors[m].empty() || done_[m].count(p.id) || !seen.insert(p.id).second) continue;
+          Entity e;
+          e.id = p.id;
+          e.vector = r.vectors[m];
+          e.fields["path"] = p.file.path;
+          e.fields["size"] = p.file.size;
+          e.fields["mtime"] = p.file.mtime_ns / 1000000000;
+          e.fields["width"] = int64_t(r.width);
+          e.fields["height"] = int64_t(r.height);
+          e.fields["hash"] = p.hash;
+          e.fields["format"] = r.format;
+          ents[m].push_back(std::move(e));
+        }
+      }
     }
+    for (size_t m = 0; m < models_.size(); ++m)
+      if (!ents[m].empty())
+        DOPPEL_RETURN_IF_ERROR(colls_[m]->Upsert(ents[m]).status().WithContext("collection " + names_[m]));
     stop_point_.Passed("upsert");
     for (const auto& [p, r] : batch_) {
       if (!r.status.ok()) {
@@ -366,32 +499,55 @@ class Indexer {
     DOPPEL_RETURN_IF_ERROR(impl_->catalog->Commit(cat));
     stop_point_.Passed("commit");
     std::vector<int64_t> replaced;
-    for (const auto& f : cat.files) {
-      auto it = files_.find(f.path);
-      if (it != files_.end()) {
-        if (--refs_[it->second.id] == 0 && it->second.id != f.id) replaced.push_back(it->second.id);
-        it->second = f;
-      } else {
-        files_.emplace(f.path, f);
+    {
+      std::lock_guard<std::mutex> l(state_mu_);
+      for (const auto& f : cat.files) {
+        auto it = files_.find(f.path);
+        if (it != files_.end()) {
+          if (--refs_[it->second.id] == 0 && it->second.id != f.id) replaced.push_back(it->second.id);
+          it->second = f;
+        } else {
+          files_.emplace(f.path, f);
+        }
+        ++refs_[f.id];
+        for (size_t m = 0; m < models_.size(); ++m)
+          if (active[m]) done_[m].insert(f.id);
       }
-      ++refs_[f.id];
-      for (size_t m = 0; m < models_.size(); ++m)
-        if (active[m]) done_[m].insert(f.id);
+      // The batch's pictures are no longer in flight; paths of them found during the commit become plain rows of
+      // known content (the next commit's).
+      for (const auto& [p, r] : batch_) {
+        auto fl = in_flight_.find(p.id);
+        if (fl == in_flight_.end()) continue;
+        if (r.status.ok())
+          for (FileRecord& x : fl->second) {
+            x.format = r.format;
+            x.width = r.width;
+            x.height = r.height;
+            side_.files.push_back(std::move(x));
+          }
+        in_flight_.erase(fl);
+      }
     }
     // A changed file's old picture goes when no path shows it any more (the catalog has the last word).
     for (int64_t old : replaced) {
       DOPPEL_ASSIGN_OR_RETURN(std::vector<std::string> still, impl_->catalog->PathsOf(old));
-      if (refs_[old] == 0 && still.empty()) {
-        DOPPEL_RETURN_IF_ERROR(impl_->RemovePicture(old));
-        for (auto& d : done_) d.erase(old);
+      bool unused = false;
+      {
+        std::lock_guard<std::mutex> l(state_mu_);
+        unused = refs_[old] == 0 && still.empty();
       }
+      if (!unused) continue;
+      DOPPEL_RETURN_IF_ERROR(impl_->RemovePicture(old));
+      std::lock_guard<std::mutex> l(state_mu_);
+      for (auto& d : done_) d.erase(old);
     }
     batch_.clear();
+    wlock.unlock();
     Report();
     return Status::OK();
   }
 
-  // Step 6: indexed paths under the roots whose files are gone.
+  // Step 4: indexed paths under the roots whose files are gone.
   Status Prune() {
     std::vector<std::string> abs_roots;
     for (const auto& r : roots_) abs_roots.push_back(fs::absolute(r).lexically_normal().string());
@@ -413,6 +569,8 @@ class Indexer {
     return Status::OK();
   }
 
+  static constexpr int kSideRows = 256;  // rows of known content per commit, at most
+
   Engine* engine_;
   Engine::Impl* impl_;
   const std::vector<std::string>& roots_;
@@ -420,25 +578,41 @@ class Indexer {
   IndexJobImpl* job_;
   const Clock::time_point t0_;
 
+  // Set by Prepare, then read-only.
   std::vector<std::string> names_;
   std::vector<std::shared_ptr<const OnnxModel>> models_;
   std::vector<std::shared_ptr<Collection>> colls_;
   std::vector<uint64_t> generations_;  // per model: its registration when the job started (see Engine::Impl)
+
+  // Shared by the reader and the committer: under state_mu_ while the stream runs.
+  std::mutex state_mu_;
   std::vector<std::unordered_set<int64_t>> done_;  // per model: content ids its collection holds
   std::unordered_map<std::string, FileRecord> files_;
   std::unordered_map<std::string, FailedRecord> failed_before_;
   std::unordered_map<int64_t, int> refs_;  // paths per content id
   uint64_t removals_seen_ = 0;
-
   IndexSummary sum_;
+  FileCatalog::Batch side_;  // catalog rows that need no embedding
+  // Pictures pushed to the embedder and not yet committed, with more paths of them found meanwhile.
+  std::unordered_map<int64_t, std::vector<FileRecord>> in_flight_;
+  Status fatal_;  // what stopped the committer
+
+  // The reader's (the job thread's).
   std::vector<FoundFile> todo_;
-  std::unordered_set<std::string> seen_;                // every candidate path of this run
+  std::unordered_set<std::string> seen_;  // every candidate path of this run
+  size_t pushed_ = 0;                     // sources pushed to the session
+  int side_since_flush_ = 0;              // under state_mu_
+
+  std::mutex pending_mu_;                         // guards pending_ (reader and sink)
+  std::unordered_map<size_t, Pending> pending_;   // by session index: pushed, not yet embedded
+  std::atomic<bool> gave_up_{false};              // the committer failed: stop reading
+  std::mutex report_mu_;                          // one progress report at a time, in order
+
+  // The committer's.
   std::vector<std::pair<Pending, EmbedResult>> batch_;  // embedded, waiting to be committed
-  FileCatalog::Batch side_;                             // catalog rows that need no embedding
-  std::unordered_set<int64_t> in_flight_;               // ids being embedded in this chunk
-  std::vector<FileRecord> same_as_in_flight_;           // more paths of pictures in flight
-  double embed_seconds_ = 0;
   StopPoint stop_point_;
+
+  double embed_seconds_ = 0;
 };
 
 }  // namespace
@@ -447,101 +621,6 @@ Result<IndexSummary> RunIndexer(Engine* engine, Engine::Impl* impl, const std::v
                                 const IndexOptions& options, IndexJobImpl* job) {
   Indexer indexer(engine, impl, roots, options, job);
   return indexer.Run();
-}
-
-// ---------------------------------------------------------------- the job
-
-IndexJobImpl::IndexJobImpl(Engine* engine, Engine::Impl* impl, std::vector<std::string> roots, IndexOptions options,
-                           ProgressFn progress)
-    : engine_(engine), impl_(impl), roots_(std::move(roots)), options_(std::move(options)),
-      progress_fn_(std::move(progress)) {}
-
-IndexJobImpl::~IndexJobImpl() {
-  cancel_ = true;
-  if (thread_.joinable()) thread_.join();
-}
-
-void IndexJobImpl::Start() {
-  thread_ = std::thread([this] { Run(); });
-}
-
-void IndexJobImpl::Run() {
-  // Lower this thread's CPU priority; the threads it starts (the embedder's) inherit it (Linux: nice is per
-  // thread). Best effort: raising one's own nice value needs no privilege.
-  if (engine_->options().index_nice > 0) {
-    errno = 0;
-    int now = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
-    if (errno == 0 && now < engine_->options().index_nice)
-      (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), engine_->options().index_nice);
-  }
-  Result<IndexSummary> r = Status::Internal("index job ended without a result");
-  try {
-    r = RunIndexer(engine_, impl_, roots_, options_, this);
-  } catch (const std::exception& e) {
-    r = Status::Internal(std::string("index job failed: ") + e.what());
-  }
-  std::lock_guard<std::mutex> l(mu_);
-  result_ = std::move(r);
-  cv_.notify_all();
-}
-
-void IndexJobImpl::Report(const IndexProgress& p) {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    progress_ = p;
-  }
-  if (progress_fn_) progress_fn_(p);
-}
-
-IndexProgress IndexJobImpl::Progress() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return progress_;
-}
-
-bool IndexJobImpl::Done() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return result_.has_value();
-}
-
-Result<IndexSummary> IndexJobImpl::Wait() {
-  std::unique_lock<std::mutex> l(mu_);
-  cv_.wait(l, [&] { return result_.has_value(); });
-  return *result_;
-}
-
-void CancelAndWait(IndexJobImpl& job) {
-  job.Cancel();
-  (void)job.Wait();  // the caller only needs the job to have stopped
-}
-
-// ---------------------------------------------------------------- engine entry points
-
-Result<std::shared_ptr<IndexJob>> Engine::StartIndex(const std::vector<std::string>& roots,
-                                                     const IndexOptions& options, ProgressFn progress) {
-  DOPPEL_RETURN_IF_ERROR(CheckWritable());
-  if (roots.empty()) return Status::InvalidArgument("nothing to index: give files or folders");
-  if (options.commit_every < 1)
-    return Status::InvalidArgument("commit_every must be at least 1, got " + std::to_string(options.commit_every));
-  std::lock_guard<std::mutex> l(impl_->job_mu);
-  if (impl_->job && !impl_->job->Done())
-    return Status::FailedPrecondition("an index job is already running in " + options_.data_dir +
-                                      "; cancel it or wait for it");
-  auto job = std::make_shared<IndexJobImpl>(this, impl_.get(), roots, options, std::move(progress));
-  job->Start();
-  impl_->job = job;
-  return std::shared_ptr<IndexJob>(job);
-}
-
-std::shared_ptr<IndexJob> Engine::RunningIndexJob() const {
-  std::lock_guard<std::mutex> l(impl_->job_mu);
-  if (impl_->job && !impl_->job->Done()) return impl_->job;
-  return nullptr;
-}
-
-Result<IndexSummary> Engine::Index(const std::vector<std::string>& roots, const IndexOptions& options,
-                                   const ProgressFn& progress) {
-  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<IndexJob> job, StartIndex(roots, options, progress));
-  return job->Wait();
 }
 
 }  // namespace doppel

@@ -91,9 +91,8 @@ Result<std::vector<float>> Engine::QueryVector(const SearchQuery& q, const std::
     if (es.empty()) return Status::NotFound("no picture with id " + std::to_string(id) + " in model '" + name + "'");
     return es[0].vector;
   }
-  DecodeOptions d;
-  d.alpha = model->spec().preprocess.alpha;
-  d.apply_exif_orientation = model->spec().preprocess.apply_exif_orientation;
+  // As the indexer decodes for this model (alpha, EXIF, shrink-on-load): the same pixels, the same vector.
+  DecodeOptions d = DecodeOptionsFor(model->spec().preprocess);
   d.max_file_bytes = options_.embed.max_file_bytes;
   d.max_pixels = options_.embed.max_pixels;
   // An upload is decoded from memory only: its name is a label, never a path to open.

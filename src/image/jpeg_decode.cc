@@ -207,8 +207,10 @@ Result<DecodedImage> DecodeJpegWithLibjpeg(std::string_view bytes, const std::st
   // Shrink-on-load: Pillow's draft rule (see DecodeOptions), then libjpeg's DCT scaling by 1/s.
   int s = 1;
   if (options.draft_width > 0 && options.draft_height > 0) {
-    const int64_t fit = std::min(int64_t(cinfo.image_width) / options.draft_width,
-                                 int64_t(cinfo.image_height) / options.draft_height);
+    const bool turned = options.draft_oriented && orientation >= 5;
+    const int dw = turned ? options.draft_height : options.draft_width;
+    const int dh = turned ? options.draft_width : options.draft_height;
+    const int64_t fit = std::min(int64_t(cinfo.image_width) / dw, int64_t(cinfo.image_height) / dh);
     for (int c : {8, 4, 2, 1})
       if (fit >= c) {
         s = c;

@@ -63,6 +63,24 @@ float DivisorFor(float scale) {
 
 }  // namespace
 
+DecodeOptions DecodeOptionsFor(const PreprocessSpec& spec, DecodeOptions base) {
+  base.alpha = spec.alpha;
+  base.apply_exif_orientation = spec.apply_exif_orientation;
+  base.draft_width = base.draft_height = 0;
+  base.draft_oriented = false;
+  if (spec.shrink_on_load && spec.width > 0 && spec.height > 0) {
+    if (spec.resize == ResizeMode::kShorterCrop) {
+      base.draft_width = base.draft_height = spec.resize_shorter > 0 ? spec.resize_shorter
+                                                                     : std::min(spec.width, spec.height);
+    } else {
+      base.draft_width = spec.width;
+      base.draft_height = spec.height;
+    }
+    base.draft_oriented = true;
+  }
+  return base;
+}
+
 std::vector<std::string> PresetNames() { return {"keras-caffe", "keras-tf", "torch-imagenet", "clip"}; }
 
 Result<PreprocessSpec> PresetSpec(const std::string& name) {

@@ -92,6 +92,8 @@ json ToJson(const ModelSpec& s) {
   j["std"] = {p.std[0], p.std[1], p.std[2]};
   j["alpha"] = NameOf(kAlphas, p.alpha);
   j["exif_orientation"] = p.apply_exif_orientation;
+  // Only when on: specs without it keep their canonical form, hence their fingerprints.
+  if (p.shrink_on_load) j["shrink_on_load"] = true;
   j["input_layout"] = NameOf(kLayouts, s.input_layout);
   j["output"] = s.output;
   j["pool"] = NameOf(kPoolings, s.pool);
@@ -165,6 +167,9 @@ Result<ModelSpec> SpecFromJson(const std::string& json_text, const ModelSpec& ba
     else if (k == "exif_orientation") {
       if (!v.is_boolean()) return Status::InvalidArgument("spec key 'exif_orientation' must be true or false");
       p.apply_exif_orientation = v.get<bool>();
+    } else if (k == "shrink_on_load") {
+      if (!v.is_boolean()) return Status::InvalidArgument("spec key 'shrink_on_load' must be true or false");
+      p.shrink_on_load = v.get<bool>();
     } else if (k == "input_layout") DOPPEL_RETURN_IF_ERROR(ParseEnum(kLayouts, v, key, &s.input_layout));
     else if (k == "output") {
       if (!v.is_string()) return Status::InvalidArgument("spec key 'output' must be a tensor name (string)");

@@ -402,5 +402,23 @@ TEST_F(CliTest, BadRequestsGiveClearErrors) {
   EXPECT_NE(two.out.find("exactly one"), std::string::npos) << two.out;
 }
 
+TEST_F(CliTest, ProgressIsPlainLinesWhenStderrIsNotATerminal) {
+  AddModel("m");
+  auto photos = SamplePhotos(6);
+  for (size_t i = 0; i < photos.size(); ++i) fs::copy_file(photos[i], Img("p" + std::to_string(i) + ".jpg"));
+  // stderr (the progress) captured, stdout (the summary) dropped.
+  auto r = RunCommand(Doppel() + " index " + imgs_ + " --data " + data_ + " 2>&1 >/dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.out.find('\r'), std::string::npos) << "no in-place updates in a log: " << r.out;
+  EXPECT_EQ(r.out.find("\033["), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("doppel index: 6/6 files (100%), 6 indexed, 0 skipped, 0 failed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("done"), std::string::npos) << r.out;
+  // --json prints the summary only, on stdout.
+  auto j = RunCommand(Doppel() + " index " + imgs_ + " --json --data " + data_ + " 2>&1");
+  ASSERT_EQ(j.exit_code, 0);
+  json s = J(j);
+  EXPECT_EQ(s["skipped"], 6);
+}
+
 }  // namespace
 }  // namespace doppel

@@ -271,5 +271,129 @@ TEST_F(EngineTest, IndexJobsReportProgressRunOneAtATimeAndCancel) {
   EXPECT_EQ((*progress)->Progress().done, int64_t(files.size()));
 }
 
+TEST_F(EngineTest, AddingAModelToAnIndexedLibraryRunsOnlyThatModel) {
+  auto photos = testing::SamplePhotos(6);
+  auto files = testing::WriteCopies(photos, dir_.file("imgs"), "p", 2);
+  const int64_t n = int64_t(files.size());
+  auto e = Open();
+  Add(*e, "a");
+  IndexOptions io;
+  io.commit_every = 4;
+  auto first = e->Index({dir_.file("imgs")}, io);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->embedded.at("a"), n);
+  // A second model: each picture is embedded with it alone; model a, which holds them all, runs on none.
+  const std::string b_file = dir_.file("b.onnx");
+  testing::WriteRandomModel(b_file, 2);
+  ASSERT_TRUE(e->AddModel("b", b_file, testing::RandomModelSpec()).ok());
+  auto second = e->Index({dir_.file("imgs")}, io);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->embedded.at("a"), 0);
+  EXPECT_EQ(second->embedded.at("b"), n);
+  EXPECT_EQ(second->counts.indexed, n);
+  EXPECT_TRUE(second->failures.empty());
+  auto st = e->GetStatus();
+  ASSERT_TRUE(st.ok());
+  for (const auto& m : st->models) EXPECT_EQ(m.count, n) << m.model.name;
+  // Model b's vectors are its own: each picture finds itself first.
+  for (const auto& f : {files[0], files[5]}) {
+    SearchQuery q;
+    q.image_file = f;
+    auto hits = e->Search(q, "b", SearchOptions{});
+    ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+    ASSERT_FALSE(hits->empty());
+    EXPECT_EQ((*hits)[0].path, fs::absolute(f).lexically_normal().string());
+    EXPECT_LT((*hits)[0].distance, 1e-4);
+  }
+  // Nothing is left to do.
+  auto third = e->Index({dir_.file("imgs")}, io);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->counts.indexed, 0);
+  EXPECT_EQ(third->counts.skipped, n);
+  EXPECT_EQ(third->embedded.at("a") + third->embedded.at("b"), 0);
+}
+
+TEST_F(EngineTest, ACommitThatFailsStopsTheJobAndWaitReturnsTheError) {
+  auto photos = testing::SamplePhotos(8);
+  testing::WriteCopies(photos, dir_.file("imgs"), "p", 3);
+  auto e = Open();
+  Add(*e, "m");
+  // The job is held in its first progress report (before any commit) while its only model is removed: its first
+  // commit fails, which must stop reading and embedding and end the job with that error.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  IndexOptions io;
+  io.commit_every = 2;
+  auto job = e->StartIndex({dir_.file("imgs")}, io, [&](const IndexProgress&) {
+    std::unique_lock<std::mutex> l(mu);
+    if (!entered) {
+      entered = true;
+      cv.notify_all();
+      cv.wait(l, [&] { return release; });
+    }
+  });
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return entered; });
+  }
+  ASSERT_TRUE(e->RemoveModel("m").ok());
+  {
+    std::lock_guard<std::mutex> l(mu);
+    release = true;
+  }
+  cv.notify_all();
+  auto sum = (*job)->Wait();
+  ASSERT_FALSE(sum.ok());
+  EXPECT_EQ(sum.status().code(), Status::Code::kFailedPrecondition) << sum.status().ToString();
+  EXPECT_NE(sum.status().message().find("removed"), std::string::npos) << sum.status().ToString();
+  EXPECT_TRUE((*job)->Done());
+  EXPECT_EQ(e->GetStatus()->files, 0) << "nothing was committed";
+}
+
+TEST_F(EngineTest, OnePictureUnderSeveralPathsInOneRunIsEmbeddedOnceWithAllItsPaths) {
+  auto photos = testing::SamplePhotos(6);
+  auto files = testing::WriteCopies(photos, dir_.file("imgs"), "p", 1);
+  // Two more byte-identical copies of each, next to it in walk order: they are read while it is being embedded.
+  std::vector<std::string> all;
+  for (size_t i = 0; i < files.size(); ++i) {
+    all.push_back(files[i]);
+    for (const char* suffix : {"-a.jpg", "-b.jpg"}) {
+      std::string copy = files[i].substr(0, files[i].size() - 4) + suffix;
+      fs::copy_file(files[i], copy);
+      all.push_back(copy);
+    }
+  }
+  auto e = Open();
+  Add(*e, "m");
+  IndexOptions io;
+  io.commit_every = 2;
+  auto sum = e->Index({dir_.file("imgs")}, io);
+  ASSERT_TRUE(sum.ok()) << sum.status().ToString();
+  EXPECT_EQ(sum->embedded.at("m"), int64_t(files.size()));
+  EXPECT_EQ(sum->counts.indexed, int64_t(files.size()));
+  EXPECT_EQ(sum->duplicates, int64_t(2 * files.size()));
+  EXPECT_EQ(sum->counts.done, int64_t(all.size()));
+  auto st = e->GetStatus();
+  EXPECT_EQ(st->files, int64_t(all.size())) << "every path is catalogued";
+  EXPECT_EQ(st->models[0].count, int64_t(files.size()));
+  for (size_t i = 0; i < files.size(); ++i) {
+    auto pic = e->GetPicture(testing::FileContentId(files[i]));
+    ASSERT_TRUE(pic.ok()) << pic.status().ToString();
+    EXPECT_EQ(pic->paths.size(), 3u) << files[i];
+  }
+  // The copies' catalog rows carry the picture's size, as the original's do.
+  SearchQuery q;
+  q.indexed_path = all[1];
+  auto hits = e->Search(q, "", SearchOptions{});
+  ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+  ASSERT_FALSE(hits->empty());
+  EXPECT_EQ((*hits)[0].other_paths.size(), 2u);
+  auto again = e->Index({dir_.file("imgs")}, io);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->counts.skipped, int64_t(all.size())) << "nothing left to do";
+}
+
 }  // namespace
 }  // namespace doppel

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
+#include <mutex>
 
 #include "doppel/modelgen/modelgen.h"
 #include "support/test_util.h"
@@ -115,6 +117,149 @@ TEST(Embedder, EmptyInputAndInMemoryBytes) {
   ASSERT_TRUE(got[0].status.ok()) << got[0].status.ToString();
   ASSERT_TRUE(got[1].status.ok()) << got[1].status.ToString();
   EXPECT_EQ(got[0].vectors[0], got[1].vectors[0]);
+}
+
+// What `djpeg -scale 1/s -pnm` makes of a JPEG (libjpeg-turbo's own program: DCT scaling, ISLOW, fancy upsampling).
+ImageU8 DjpegScaled(const std::string& path, int s) {
+  std::string cmd = "djpeg -scale 1/" + std::to_string(s) + " -pnm '" + path + "'";
+  FILE* p = popen(cmd.c_str(), "r");
+  EXPECT_NE(p, nullptr) << cmd;
+  std::string out;
+  char buf[65536];
+  size_t n;
+  while (p && (n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  EXPECT_EQ(p ? pclose(p) : -1, 0) << cmd << " (libjpeg-turbo-progs, installed by bootstrap)";
+  auto d = DecodeImageBuffer(out, "djpeg output");
+  EXPECT_TRUE(d.ok()) << d.status().ToString();
+  return d.ok() ? d->rgb : ImageU8();
+}
+
+std::vector<float> Tensor(const ImageU8& rgb, const OnnxModel& m) {
+  std::vector<float> t(m.input_floats());
+  Status st = Preprocess(rgb, m.spec().preprocess, m.input_layout(), t.data());
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return t;
+}
+
+TEST(Embedder, ShrinkOnLoadEqualsDecodingAtTheDraftScaleFirst) {
+  testing::TempDir dir;
+  modelgen::ModelGenOptions o;
+  o.arch = modelgen::Arch::kResNet50;
+  o.form = modelgen::Form::kKerasNhwc;
+  o.width_multiplier = 0.125;
+  o.input_size = 64;
+  std::string path = dir.file(modelgen::DefaultFileName(o));
+  ASSERT_TRUE(modelgen::WriteModel(o, path).ok());
+  ModelSpec full_spec = *SpecFromPreset("keras-tf");
+  ModelSpec shrink_spec = full_spec;
+  shrink_spec.preprocess.shrink_on_load = true;
+  auto full = OnnxModel::Load(path, full_spec);
+  auto shrink = OnnxModel::Load(path, shrink_spec);
+  ASSERT_TRUE(full.ok() && shrink.ok());
+  ASSERT_EQ((*shrink)->spec().preprocess.width, 64);
+  EXPECT_NE((*shrink)->fingerprint(), (*full)->fingerprint()) << "other pixels, another embedding space";
+
+  std::vector<std::string> files = SamplePhotos(3);
+  ASSERT_FALSE(files.empty());
+  for (const auto& file : files) {
+    auto whole = DecodeImageFile(file);
+    ASSERT_TRUE(whole.ok());
+    // Pillow's draft rule with the size the 64x64 stretch needs: the largest of 8, 4, 2, 1 not above
+    // min(W / 64, H / 64).
+    const int fit = std::min(whole->rgb.width / 64, whole->rgb.height / 64);
+    const int s = fit >= 8 ? 8 : fit >= 4 ? 4 : fit >= 2 ? 2 : 1;
+    ASSERT_GE(s, 2) << file << " is too small to test shrinking";
+    auto drafted = DecodeImageFile(file, DecodeOptionsFor((*shrink)->spec().preprocess));
+    ASSERT_TRUE(drafted.ok());
+    EXPECT_EQ(drafted->draft_scale, s) << file;
+    const ImageU8 ref = DjpegScaled(file, s);
+    // The tensor is exactly that of the picture decoded at 1/s by djpeg, and not that of the full decode.
+    const std::vector<float> t = Tensor(drafted->rgb, **shrink);
+    EXPECT_TRUE(t == Tensor(ref, **shrink)) << file;
+    EXPECT_FALSE(t == Tensor(whole->rgb, **full)) << file << ": shrink-on-load changed nothing";
+
+    // Through the embedder: the vector of the djpeg-decoded picture, and the picture's real size.
+    Embedder e({*shrink, *full});
+    std::vector<EmbedResult> got;
+    e.EmbedFiles({file}, [&](EmbedResult&& r) { got.push_back(std::move(r)); });
+    ASSERT_EQ(got.size(), 1u);
+    ASSERT_TRUE(got[0].status.ok()) << got[0].status.ToString();
+    EXPECT_EQ(got[0].width, whole->rgb.width);
+    EXPECT_EQ(got[0].height, whole->rgb.height);
+    auto from_ref = (*shrink)->Embed(ref);
+    auto from_full = (*full)->Embed(whole->rgb);
+    ASSERT_TRUE(from_ref.ok() && from_full.ok());
+    double diff_full = 0;
+    for (size_t k = 0; k < from_ref->size(); ++k) {
+      EXPECT_NEAR(got[0].vectors[0][k], (*from_ref)[k], 1e-5);
+      EXPECT_NEAR(got[0].vectors[1][k], (*from_full)[k], 1e-5);
+      diff_full += std::abs(double(got[0].vectors[0][k]) - got[0].vectors[1][k]);
+    }
+    EXPECT_GT(diff_full, 1e-3) << "the shrunk and full decodes give other vectors";
+  }
+}
+
+TEST(Embedder, StreamingSessionRunsOnlyTheModelsEachSourceAsksFor) {
+  testing::TempDir dir;
+  auto a = LoadGenerated(dir, modelgen::Arch::kResNet50, modelgen::Form::kKerasNhwc, "keras-caffe", Pooling::kNone);
+  auto b = LoadGenerated(dir, modelgen::Arch::kVGG16, modelgen::Form::kZooNchw, "torch-imagenet", Pooling::kGeM);
+  std::vector<std::string> files = SamplePhotos(4);
+  ASSERT_EQ(files.size(), 4u);
+  testing::WriteFile(dir.file("bad.jpg"), "not a picture");
+  EmbedOptions opts;
+  opts.batch_size = 2;
+  opts.infer_threads = 2;  // decode_threads 0: adaptive
+  Embedder embedder({a, b}, opts);
+  std::mutex mu;
+  std::map<size_t, EmbedResult> got;
+  auto session = embedder.Start([&](EmbedResult&& r) {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_EQ(got.count(r.index), 0u) << "each source is reported once";
+    got.emplace(r.index, std::move(r));
+  });
+  const std::vector<std::vector<bool>> asks = {{true, false}, {false, true}, {}, {false, true}, {true, true}};
+  std::vector<std::string> paths = files;
+  paths.push_back(dir.file("bad.jpg"));
+  for (size_t i = 0; i < paths.size(); ++i) {
+    ImageSource s;
+    s.path = paths[i];
+    s.models = asks[i];
+    auto index = session->Push(std::move(s));
+    ASSERT_TRUE(index.has_value());
+    EXPECT_EQ(*index, i) << "indexes follow the Push order";
+  }
+  session->Close();
+  session->Wait();
+  EXPECT_FALSE(session->Push(ImageSource{files[0], "", {}}).has_value()) << "closed";
+  ASSERT_EQ(got.size(), paths.size());
+  for (size_t i = 0; i + 1 < paths.size(); ++i) {
+    const EmbedResult& r = got[i];
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    ASSERT_EQ(r.vectors.size(), 2u);
+    auto d = DecodeImageFile(paths[i]);
+    ASSERT_TRUE(d.ok());
+    auto single = embedder.EmbedImage(d->rgb);
+    ASSERT_TRUE(single.ok());
+    for (int m = 0; m < 2; ++m) {
+      const bool asked = asks[i].empty() || asks[i][m];
+      ASSERT_EQ(r.vectors[m].empty(), !asked) << "source " << i << " model " << m;
+      for (size_t k = 0; k < r.vectors[m].size(); ++k) EXPECT_NEAR(r.vectors[m][k], (*single)[m][k], 1e-5);
+    }
+  }
+  EXPECT_FALSE(got[4].status.ok());
+  EmbedStats st = session->Stats();
+  EXPECT_EQ(st.decoded, 5);
+  EXPECT_EQ(st.inferred, 4);
+  EXPECT_GE(st.decoders, 1);
+  EXPECT_LE(st.decoders, 2) << "never more decoders than the CPU budget";
+
+  // A stopped session takes nothing more and ends without Close; queued sources get no result.
+  std::atomic<int> calls{0};
+  auto stopped = embedder.Start([&](EmbedResult&&) { ++calls; });
+  stopped->Stop();
+  EXPECT_FALSE(stopped->Push(ImageSource{files[0], "", {}}).has_value());
+  stopped->Wait();
+  EXPECT_EQ(calls.load(), 0);
 }
 
 }  // namespace

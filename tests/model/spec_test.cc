@@ -63,5 +63,36 @@ TEST(ModelSpec, SidecarFileNextToTheModel) {
   EXPECT_NE(bad.status().message().find("net.doppel.json"), std::string::npos);
 }
 
+TEST(ModelSpec, ShrinkOnLoadRoundTripsAndIsInTheCanonicalFormOnlyWhenOn) {
+  ModelSpec off = *SpecFromPreset("keras-tf");
+  EXPECT_FALSE(off.preprocess.shrink_on_load) << "off by default";
+  // Specs without it keep the canonical form (and so the fingerprints) they had before the option existed.
+  EXPECT_EQ(SpecToCanonicalJson(off).find("shrink_on_load"), std::string::npos);
+  auto on = SpecFromJson(R"({"preset": "keras-tf", "shrink_on_load": true})");
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_TRUE(on->preprocess.shrink_on_load);
+  EXPECT_NE(SpecToCanonicalJson(*on), SpecToCanonicalJson(off));
+  auto back = SpecFromJson(SpecToCanonicalJson(*on));
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->preprocess.shrink_on_load);
+  EXPECT_EQ(SpecToCanonicalJson(*back), SpecToCanonicalJson(*on));
+  auto pretty = SpecFromJson(SpecToPrettyJson(*on));
+  ASSERT_TRUE(pretty.ok());
+  EXPECT_TRUE(pretty->preprocess.shrink_on_load);
+  auto bad = SpecFromJson(R"({"shrink_on_load": "yes"})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'shrink_on_load'"), std::string::npos);
+  // The draft size is what the resize step needs.
+  DecodeOptions stretch = DecodeOptionsFor(on->preprocess);
+  EXPECT_EQ(stretch.draft_width, 224);
+  EXPECT_EQ(stretch.draft_height, 224);
+  ModelSpec torch = *SpecFromPreset("torch-imagenet");
+  torch.preprocess.shrink_on_load = true;
+  DecodeOptions crop = DecodeOptionsFor(torch.preprocess);
+  EXPECT_EQ(crop.draft_width, 256) << "the shorter side's target";
+  EXPECT_EQ(crop.draft_height, 256);
+  EXPECT_EQ(DecodeOptionsFor(off.preprocess).draft_width, 0) << "off: full decode";
+}
+
 }  // namespace
 }  // namespace doppel

@@ -47,8 +47,13 @@ int RunEval(const EvalArgs& a) {
     results.insert(results.end(), rs->begin(), rs->end());
     return 0;
   };
+  // Each model's pictures are decoded as the indexer decodes them for it (alpha, EXIF, shrink-on-load).
   auto run_model = [&](const std::string& name, std::shared_ptr<const OnnxModel> m) {
-    return run(name, [m](const ImageU8& img) { return m->Embed(img); });
+    const DecodeOptions plain = o.decode;
+    o.decode = DecodeOptionsFor(m->spec().preprocess, plain);
+    int rc = run(name, [m](const ImageU8& img) { return m->Embed(img); });
+    o.decode = plain;
+    return rc;
   };
   if (a.histogram)
     if (int rc = run("colour histogram 8x8x8", [](const ImageU8& img) -> Result<std::vector<float>> {

@@ -6,6 +6,8 @@
 #include <csignal>
 #include <thread>
 #include <cstdio>
+#include <deque>
+#include <string>
 #include <iostream>
 #include <map>
 
@@ -30,38 +32,65 @@ struct IndexArgs {
   int commit_every = 32;
 };
 
-// A progress bar on a terminal, a plain line every few seconds otherwise.
+// Progress on stderr: on a terminal one line that updates in place (bar, done/total, rate, ETA, at most 5 times a
+// second); otherwise (a log, a pipe) a plain line every 5 seconds and a last one at the end. The rate is indexed
+// images per second over the last ~10 seconds (the whole run until then), so that a slow start or a stretch of
+// skipped files does not distort it; the ETA divides what is left by the recent rate of files done. Called by the
+// index job one report at a time.
 class ProgressPrinter {
  public:
   explicit ProgressPrinter(bool quiet) : quiet_(quiet), tty_(isatty(2)) {}
   void operator()(const IndexProgress& p) {
     if (quiet_) return;
-    auto now = std::chrono::steady_clock::now();
-    bool final = p.done == p.total;
+    const bool final = p.done == p.total;
     if (final && final_shown_) return;
+    window_.push_back(p);
+    while (window_.size() > 2 && p.seconds - window_[1].seconds >= 10) window_.pop_front();
+    const auto now = std::chrono::steady_clock::now();
+    if (!final && shown_ && now - last_ < std::chrono::milliseconds(tty_ ? 200 : 5000)) return;
     final_shown_ = final;
-    if (!final && now - last_ < std::chrono::milliseconds(tty_ ? 200 : 5000)) return;
+    shown_ = true;
     last_ = now;
-    double rate = p.seconds > 0 ? p.indexed / p.seconds : 0;
-    double eta = rate > 0 ? (p.total - p.done) / rate : 0;
+    const IndexProgress& from = window_.size() > 1 ? window_.front() : IndexProgress{};
+    const double span = p.seconds - from.seconds;
+    const double rate = span > 0 ? (p.indexed - from.indexed) / span : 0;
+    const double done_rate = span > 0 ? (p.done - from.done) / span : 0;
+    const std::string eta = final ? "done" : done_rate > 0 ? "ETA " + Clock((p.total - p.done) / done_rate) : "ETA --";
     if (tty_) {
       const int width = 30;
-      int fill = p.total ? int(width * p.done / p.total) : width;
-      std::string bar(fill, '#');
+      const int fill = p.total ? int(width * p.done / p.total) : width;
+      std::string bar(size_t(fill), '#');
       bar.resize(width, '.');
-      std::fprintf(stderr, "\r[%s] %lld/%lld files  %.1f img/s  ETA %d:%02d  ", bar.c_str(), (long long)p.done,
-                   (long long)p.total, rate, int(eta) / 60, int(eta) % 60);
+      std::fprintf(stderr, "\r\033[K[%s] %lld/%lld  %.1f img/s  %s", bar.c_str(), (long long)p.done,
+                   (long long)p.total, rate, eta.c_str());
+      if (p.failed) std::fprintf(stderr, "  %lld failed", (long long)p.failed);
       if (final) std::fprintf(stderr, "\n");
     } else {
-      std::fprintf(stderr, "doppel index: %lld/%lld files, %lld indexed, %lld skipped, %lld failed, %.1f img/s\n",
-                   (long long)p.done, (long long)p.total, (long long)p.indexed, (long long)p.skipped,
-                   (long long)p.failed, rate);
+      std::fprintf(stderr, "doppel index: %lld/%lld files (%d%%), %lld indexed, %lld skipped, %lld failed, %.1f img/s, %s\n",
+                   (long long)p.done, (long long)p.total, p.total ? int(100 * p.done / p.total) : 100,
+                   (long long)p.indexed, (long long)p.skipped, (long long)p.failed, rate, eta.c_str());
     }
+    std::fflush(stderr);
+  }
+
+  // After the job: ends the terminal line if the last report did not (a cancel, an error).
+  void Finish() {
+    if (tty_ && shown_ && !final_shown_) std::fprintf(stderr, "\n");
+    final_shown_ = true;
   }
 
  private:
+  static std::string Clock(double seconds) {
+    const long s = long(seconds + 0.5);
+    char buf[32];
+    if (s >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+    else std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+    return buf;
+  }
+
   bool quiet_, tty_;
-  bool final_shown_ = false;
+  bool shown_ = false, final_shown_ = false;
+  std::deque<IndexProgress> window_;  // reports of the last ~10 seconds
   std::chrono::steady_clock::time_point last_{};
 };
 
@@ -81,7 +110,7 @@ int RunIndex(const IndexArgs& a) {
   ProgressPrinter printer(a.quiet || a.json);
   auto job = (*engine)->StartIndex(a.paths, o, [&](const IndexProgress& p) { printer(p); });
   if (!job.ok()) return Fail("index", job.status());
-  // Ctrl-C: the first one stops the job after the batch in progress (everything committed stays; the next run
+  // Ctrl-C: the first one stops the job after the pictures under way (everything committed stays; the next run
   // resumes), a second one quits at once (also safe: commits are atomic).
   g_interrupted = 0;
   g_job = job->get();
@@ -94,12 +123,13 @@ int RunIndex(const IndexArgs& a) {
   while (!(*job)->Done()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (g_interrupted && !told) {
-      std::fprintf(stderr, "\ndoppel index: stopping after the current batch (Ctrl-C again to quit now)\n");
+      std::fprintf(stderr, "\ndoppel index: stopping after the pictures under way (Ctrl-C again to quit now)\n");
       (*job)->Cancel();
       told = true;
     }
   }
   auto sum = (*job)->Wait();
+  printer.Finish();
   std::signal(SIGINT, SIG_DFL);
   g_job = nullptr;
   if (!sum.ok()) return Fail("index", sum.status());

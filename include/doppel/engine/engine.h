@@ -96,7 +96,11 @@ struct IndexSummary {
   int64_t ignored = 0;     // files that are not images
   std::vector<std::pair<std::string, std::string>> ignored_files;  // path, why it is not an image
   std::vector<std::pair<std::string, std::string>> failures;       // path, error
-  double images_per_second = 0;  // indexed images / seconds spent
+  double images_per_second = 0;  // indexed images / seconds spent reading, embedding and committing them
+  double hash_seconds = 0;       // of counts.seconds: the near-copy hashes computed after the last commit
+  // Per model of the run: pictures it embedded. A picture is embedded only with the models that lack it, so after
+  // `model add` a re-index runs just the new model.
+  std::map<std::string, int64_t> embedded;
   bool cancelled = false;        // the job was cancelled before the end; what it committed stays
 };
 

@@ -49,6 +49,9 @@ struct DecodeOptions {
   // full size.
   int draft_width = 0;
   int draft_height = 0;
+  // The draft size is given in the picture's oriented frame (after EXIF orientation): for the orientations that
+  // turn the picture by 90 degrees it is swapped before the rule is applied to the stored size.
+  bool draft_oriented = false;
 };
 
 struct DecodedImage {

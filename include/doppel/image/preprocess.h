@@ -47,7 +47,19 @@ struct PreprocessSpec {
   // Decoding choices that change pixels, so they are part of the spec (and of the model fingerprint).
   AlphaMode alpha = AlphaMode::kCompositeWhite;
   bool apply_exif_orientation = true;
+  // Shrink-on-load: a JPEG is decoded at the smallest DCT scale (1/8, 1/4, 1/2) still at least the size the resize
+  // step needs (Pillow's Image.draft rule with the requested size = what the resize needs; see DecodeOptionsFor),
+  // then preprocessed as usual. Far less decoding for camera photos, but other pixels than a full decode: off by
+  // default, and part of the spec (hence of the fingerprint) when on.
+  bool shrink_on_load = false;
 };
+
+// The decode options a model with this spec needs (alpha, EXIF orientation, shrink-on-load), on top of `base`
+// (limits). With shrink_on_load, the draft size is what the resize step needs: stretch -> width x height;
+// shorter-crop -> resize_shorter x resize_shorter (the shorter side's target; Pillow's rule on it picks the same
+// scale as on the resized size, whose longer side is truncated); letterbox -> width x height (the box: never less
+// than the fitted size). The draft size is taken in the picture's oriented frame.
+DecodeOptions DecodeOptionsFor(const PreprocessSpec& spec, DecodeOptions base = {});
 
 // Presets: "keras-caffe", "keras-tf", "torch-imagenet", "clip". Error lists the known names.
 Result<PreprocessSpec> PresetSpec(const std::string& name);

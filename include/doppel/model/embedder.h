@@ -1,15 +1,19 @@
 // Embedder: files (or in-memory images) -> vectors for one or several models. Each image is decoded once per
-// distinct decode setting, preprocessed per model, batched, and run through every model. Decoding runs on its
-// own worker threads, overlapping inference; inference threads share each model's session.
+// distinct decode setting, preprocessed per model, batched, and run through the models it asks for. Decoding runs on
+// its own worker threads, overlapping inference; inference threads share each model's session.
 //
-//   decode workers --(bounded queue of preprocessed tensors)--> inference workers --> sink
+//   Push --(bounded queue of sources)--> decode workers --(bounded queue of tensors)--> inference workers --> sink
 //
-// Thread-safe: one Embedder may serve many calls at once (each call has its own workers).
+// Two ways in: Start() opens a streaming session (one long-lived set of workers; the caller pushes sources as it
+// finds them: see EmbedSession below), and Embed() runs one list of sources through a session of its own.
+// Thread-safe: one Embedder may serve many sessions and calls at once (each has its own workers).
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,8 +25,12 @@ namespace doppel {
 
 struct EmbedOptions {
   int batch_size = 8;      // images per inference call (batch size barely matters on CPU; 8 bounds latency)
-  int decode_threads = 1;  // decode + preprocess workers
-  int infer_threads = 0;   // inference workers; 0 = the number of cores
+  // Decode + preprocess workers. 0 = adaptive: between 1 and infer_threads, following the measured decode and
+  // inference CPU time per image (camera photos get more decoders than small images).
+  int decode_threads = 0;
+  // Inference workers; 0 = the number of cores. This is also the session's CPU budget: at most this many of its
+  // workers (decoders and inference together) compute at once, so the cores are never oversubscribed.
+  int infer_threads = 0;
   int64_t max_file_bytes = DecodeOptions{}.max_file_bytes;
   int64_t max_pixels = DecodeOptions{}.max_pixels;
 };
@@ -30,21 +38,62 @@ struct EmbedOptions {
 // One input image: a file, or bytes already in memory (then `path` is only its name in messages).
 struct ImageSource {
   std::string path;
-  std::string bytes;  // empty: read `path`
+  std::string bytes;         // empty: read `path`
+  std::vector<bool> models;  // which of the Embedder's models to run (by position); empty = all of them
 };
 
 struct EmbedResult {
-  size_t index = 0;     // position in the input list
+  size_t index = 0;     // position in the input list (a session: the number of Push calls before this source's)
   std::string path;
   Status status;        // not OK: the image could not be decoded or embedded; `vectors` is empty
   std::string format;   // decoded image: format, size after EXIF orientation
   int width = 0;
   int height = 0;
-  std::vector<std::vector<float>> vectors;  // one per model, in the Embedder's model order
+  // One per model, in the Embedder's model order; a model the source did not ask for has an empty vector.
+  std::vector<std::vector<float>> vectors;
 };
 
-// Called once per input, from worker threads, never concurrently with itself.
+// Called once per input, from worker threads, never concurrently with itself. It may block (back-pressure: the
+// workers wait), but must not wait for the session itself (Close, Wait) or for more sources to be pushed.
 using EmbedSink = std::function<void(EmbedResult&&)>;
+
+// What a session measured so far (thread CPU time), for progress reports and benchmarks.
+struct EmbedStats {
+  int64_t decoded = 0;            // sources decoded + preprocessed (failures included)
+  int64_t inferred = 0;           // images through inference
+  double decode_cpu_seconds = 0;  // decode + preprocess
+  double infer_cpu_seconds = 0;   // inference, all models
+  int decoders = 0;               // decode workers allowed to work now (the adaptive target)
+};
+
+// A streaming embedding session (Embedder::Start). Its workers start with it and end once it is closed and
+// drained (or stopped). Thread-safe: Push from one thread (indexes are given in Push order), the other methods from
+// any. The destructor stops and waits.
+class EmbedSession {
+ public:
+  ~EmbedSession();
+  EmbedSession(const EmbedSession&) = delete;
+  EmbedSession& operator=(const EmbedSession&) = delete;
+
+  // Queues a source; blocks while the queue of sources is full (bounded memory). Returns its index (the number of
+  // earlier Push calls: a caller that pushes from one thread knows it before the call), or nullopt once the session
+  // is closed or stopped (the source is dropped, no result).
+  std::optional<size_t> Push(ImageSource source);
+  // No more sources: the queued ones are finished, then the workers end.
+  void Close();
+  // No further source is started (queued ones are dropped without a result); those under way reach the sink.
+  void Stop();
+  // Blocks until every worker has ended, i.e. the sink has had its last call. Call Close or Stop first.
+  void Wait();
+  EmbedStats Stats() const;
+
+  struct State;  // embed_session.cc
+
+ private:
+  friend class Embedder;
+  explicit EmbedSession(std::unique_ptr<State> state);
+  std::unique_ptr<State> s_;
+};
 
 class Embedder {
  public:
@@ -52,6 +101,10 @@ class Embedder {
 
   const std::vector<std::shared_ptr<const OnnxModel>>& models() const { return models_; }
   const EmbedOptions& options() const { return options_; }
+
+  // Opens a streaming session delivering results to `sink`. When `stop` (may be null; must outlive the session)
+  // becomes true, the session behaves as if Stop() was called. The Embedder must outlive the session.
+  std::unique_ptr<EmbedSession> Start(EmbedSink sink, const std::atomic<bool>* stop = nullptr) const;
 
   // Embeds every source; returns when the sink has had every result. A bad image is reported through its
   // result, never stops the others. When `stop` becomes true, no further source is started: the sink gets the

@@ -1,0 +1,361 @@
+// The workers behind Embedder::Start (see embedder.h): one long-lived set per session.
+//
+//   Push -> inputs (bounded) -> decode workers -> prepared (bounded) -> inference workers -> sink
+//
+// Invariants:
+// - CPU budget: a worker holds one of `slots` (infer_threads of them) while it computes, never while it waits on a
+//   queue or the sink; so at most infer_threads threads of the session compute at once, whatever the mix. Decoders
+//   come first for a free slot (they feed everything downstream; when the tensor queue is full they wait on it and
+//   leave the slots to inference), and an inference worker runs what is queued (up to a batch) rather than wait
+//   for a full batch: no slot stays free while there is work.
+// - Adaptive decoding: decode worker k works only while k < target. The target follows the measured thread CPU
+//   time per image of decode + preprocess (d) and of inference (i): decoders needed to keep up with the whole
+//   budget = slots * d / (d + i), rounded up, between 1 and max_decoders. Workers above the target sleep (and hold
+//   no image).
+// - Memory: `inputs` holds at most 2 sources per slot (file bytes), `prepared` 2 batches per inference worker
+//   (tensors), each working decoder one decoded image, each inference worker one batch.
+// - Every source pushed gets exactly one sink call, unless the session is stopped before a decoder starts it.
+#include <pthread.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <tuple>
+
+#include "doppel/model/embedder.h"
+#include "doppel/util/bounded_queue.h"
+
+namespace doppel {
+namespace {
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+// A counting semaphore with two classes of waiters: an urgent one (a decoder) gets the next free slot before any
+// other (inference).
+class CpuSlots {
+ public:
+  explicit CpuSlots(int n) : free_(n) {}
+  void Acquire(bool urgent) {
+    std::unique_lock<std::mutex> l(mu_);
+    if (urgent) ++urgent_waiting_;
+    cv_.wait(l, [&] { return free_ > 0 && (urgent || urgent_waiting_ == 0); });
+    if (urgent) --urgent_waiting_;
+    --free_;
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++free_;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int free_;
+  int urgent_waiting_ = 0;
+};
+
+struct Input {
+  size_t index = 0;
+  ImageSource source;
+};
+
+// An image decoded and preprocessed for the models it asks for, waiting for inference.
+struct Prepared {
+  EmbedResult result;                       // index, path, format, size filled in; vectors sized, empty
+  std::vector<bool> models;                 // which models to run
+  std::vector<std::vector<float>> tensors;  // per model; empty for the others
+};
+
+// The picture's size after EXIF orientation, also when shrink-on-load decoded a fraction of it.
+void PictureSize(const DecodedImage& d, int* w, int* h) {
+  const int s = d.draft_scale;
+  if (s <= 1) {
+    *w = d.rgb.width;
+    *h = d.rgb.height;
+    return;
+  }
+  const bool upright = d.rgb.width == (d.source_width + s - 1) / s && d.rgb.height == (d.source_height + s - 1) / s;
+  *w = upright ? d.source_width : d.source_height;
+  *h = upright ? d.source_height : d.source_width;
+}
+
+}  // namespace
+
+struct EmbedSession::State {
+  State(const Embedder& e, EmbedSink s, const std::atomic<bool>* stop)
+      : models(e.models()),
+        options(e.options()),
+        sink(std::move(s)),
+        stop_flag(stop),
+        slots_count(std::max(1, options.infer_threads)),
+        inputs(size_t(2 * slots_count)),
+        prepared(size_t(options.batch_size) * size_t(slots_count) * 2),
+        slots(slots_count) {
+    // Models that decode alike (alpha, EXIF, shrink-on-load size) share one decode of each image.
+    using Key = std::tuple<AlphaMode, bool, int, int, bool>;
+    std::map<Key, size_t> seen;
+    for (const auto& m : models) {
+      DecodeOptions base;
+      base.max_file_bytes = options.max_file_bytes;
+      base.max_pixels = options.max_pixels;
+      DecodeOptions d = DecodeOptionsFor(m->spec().preprocess, base);
+      Key k{d.alpha, d.apply_exif_orientation, d.draft_width, d.draft_height, d.draft_oriented};
+      auto [it, fresh] = seen.emplace(k, decode_settings.size());
+      if (fresh) decode_settings.push_back(d);
+      model_decode.push_back(it->second);
+    }
+    max_decoders = options.decode_threads > 0 ? options.decode_threads : slots_count;
+    // Adaptive: all of them until the first measurements (a slow start costs more than a few idle decoders).
+    target = max_decoders;
+  }
+
+  bool Stopping() const { return stopped || (stop_flag && *stop_flag); }
+
+  void Emit(EmbedResult&& r) {
+    std::lock_guard<std::mutex> l(sink_mu);
+    sink(std::move(r));
+  }
+
+  void EndInputs(bool stop) {
+    {
+      std::lock_guard<std::mutex> l(tune_mu);
+      if (stop) stopped = true;
+      inputs_ended = true;
+    }
+    inputs.Close();
+    tune_cv.notify_all();
+  }
+
+  // Decoders needed to keep the whole CPU budget busy (see the file comment). Caller holds tune_mu.
+  void Retune() {
+    if (options.decode_threads > 0 || stats.decoded < 4 || stats.inferred < 1) return;
+    const double need = slots_count * decode_cost / std::max(1e-9, decode_cost + infer_cost);
+    const int t = std::clamp(int(std::ceil(need - 0.05)), 1, max_decoders);
+    if (t != target) {
+      target = t;
+      tune_cv.notify_all();
+    }
+  }
+
+  void RecordDecode(double cpu) {
+    std::lock_guard<std::mutex> l(tune_mu);
+    ++stats.decoded;
+    stats.decode_cpu_seconds += cpu;
+    decode_cost = stats.decoded == 1 ? cpu : decode_cost + 0.05 * (cpu - decode_cost);
+    Retune();
+  }
+
+  void RecordInfer(double cpu, int n) {
+    std::lock_guard<std::mutex> l(tune_mu);
+    const double per = cpu / std::max(1, n);
+    infer_cost = stats.inferred == 0 ? per : infer_cost + 0.2 * (per - infer_cost);
+    stats.inferred += n;
+    stats.infer_cpu_seconds += cpu;
+    Retune();
+  }
+
+  // Decodes once per decode setting the source's models need, then preprocesses for each of them.
+  Status Prepare(const ImageSource& src, Prepared* p) {
+    std::vector<std::optional<DecodedImage>> decoded(decode_settings.size());
+    bool sized = false;
+    for (size_t m = 0; m < models.size(); ++m) {
+      if (!p->models[m]) continue;
+      std::optional<DecodedImage>& d = decoded[model_decode[m]];
+      if (!d) {
+        const DecodeOptions& o = decode_settings[model_decode[m]];
+        auto r = src.bytes.empty() ? DecodeImageFile(src.path, o) : DecodeImageBuffer(src.bytes, src.path, o);
+        if (!r.ok()) return r.status();
+        d = std::move(r).value();
+        if (!sized) {
+          p->result.format = d->format;
+          PictureSize(*d, &p->result.width, &p->result.height);
+          sized = true;
+        }
+      }
+      std::vector<float>& t = p->tensors[m];
+      t.resize(models[m]->input_floats());
+      Status st = Preprocess(d->rgb, models[m]->spec().preprocess, models[m]->input_layout(), t.data());
+      if (!st.ok()) return st.WithContext(src.path);
+    }
+    return Status::OK();
+  }
+
+  void DecodeWorker(int k) {
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> l(tune_mu);
+        tune_cv.wait(l, [&] { return k < target || inputs_ended; });
+      }
+      std::optional<Input> in = inputs.Pop();
+      if (!in) break;
+      if (Stopping()) continue;  // dropped: no result
+      Prepared p;
+      p.result.index = in->index;
+      p.result.path = in->source.path;
+      p.result.vectors.assign(models.size(), {});
+      p.models = in->source.models;
+      p.models.resize(models.size(), in->source.models.empty());
+      p.tensors.assign(models.size(), {});
+      slots.Acquire(true);
+      const double c0 = ThreadCpuSeconds();
+      Status st = Prepare(in->source, &p);
+      RecordDecode(ThreadCpuSeconds() - c0);
+      slots.Release();
+      in.reset();  // the file's bytes
+      if (!st.ok()) {
+        p.result.status = st;
+        p.result.vectors.clear();
+        Emit(std::move(p.result));
+        continue;
+      }
+      if (!prepared.Push(std::move(p))) break;
+    }
+    if (--decoders_running == 0) prepared.Close();
+  }
+
+  void InferWorker() {
+    const int batch = options.batch_size;
+    std::vector<Prepared> items;
+    std::vector<float> input, output;
+    std::vector<size_t> which;
+    for (;;) {
+      items.clear();
+      // Wait for one tensor, then take what is queued, up to a batch. Once no more will come (the decoders are
+      // done), what is left is shared among the inference workers, so that none ends the run alone.
+      auto first = prepared.Pop();
+      if (!first) return;
+      items.push_back(std::move(*first));
+      slots.Acquire(false);
+      int take = batch;
+      if (prepared.Closed())
+        take = std::min(batch, int((prepared.Size() + 1 + size_t(slots_count) - 1) / size_t(slots_count)));
+      while (int(items.size()) < take) {
+        auto p = prepared.TryPop();
+        if (!p) break;
+        items.push_back(std::move(*p));
+      }
+      const double c0 = ThreadCpuSeconds();
+      Status st;
+      for (size_t m = 0; m < models.size() && st.ok(); ++m) {
+        which.clear();
+        for (size_t i = 0; i < items.size(); ++i)
+          if (items[i].models[m]) which.push_back(i);
+        if (which.empty()) continue;
+        const size_t floats = models[m]->input_floats();
+        input.resize(which.size() * floats);
+        for (size_t j = 0; j < which.size(); ++j)
+          std::copy(items[which[j]].tensors[m].begin(), items[which[j]].tensors[m].end(),
+                    input.begin() + j * floats);
+        st = models[m]->Run(input.data(), int(which.size()), &output);
+        if (!st.ok()) break;
+        const size_t dim = size_t(models[m]->dim());
+        for (size_t j = 0; j < which.size(); ++j) {
+          items[which[j]].result.vectors[m].assign(output.begin() + j * dim, output.begin() + (j + 1) * dim);
+          std::vector<float>().swap(items[which[j]].tensors[m]);
+        }
+      }
+      RecordInfer(ThreadCpuSeconds() - c0, int(items.size()));
+      slots.Release();
+      for (auto& it : items) {
+        if (!st.ok()) {
+          it.result.status = st;
+          it.result.vectors.clear();
+        }
+        Emit(std::move(it.result));
+      }
+    }
+  }
+
+  const std::vector<std::shared_ptr<const OnnxModel>>& models;  // the Embedder's, which outlives the session
+  const EmbedOptions options;
+  EmbedSink sink;
+  const std::atomic<bool>* stop_flag;
+  const int slots_count;
+
+  BoundedQueue<Input> inputs;
+  BoundedQueue<Prepared> prepared;
+  CpuSlots slots;
+  std::vector<DecodeOptions> decode_settings;  // distinct settings
+  std::vector<size_t> model_decode;            // per model: its entry in decode_settings
+
+  std::mutex sink_mu;        // one sink call at a time
+  std::mutex push_mu;        // guards next_index
+  size_t next_index = 0;
+  std::atomic<bool> stopped{false};
+
+  mutable std::mutex tune_mu;  // guards what follows
+  std::condition_variable tune_cv;
+  bool inputs_ended = false;
+  int max_decoders = 1;
+  int target = 1;
+  double decode_cost = 0, infer_cost = 0;  // moving averages, CPU seconds per image
+  EmbedStats stats;
+
+  std::atomic<int> decoders_running{0};
+  std::vector<std::thread> threads;
+  std::once_flag joined;
+};
+
+EmbedSession::EmbedSession(std::unique_ptr<State> state) : s_(std::move(state)) {}
+
+EmbedSession::~EmbedSession() {
+  Stop();
+  Wait();
+}
+
+std::optional<size_t> EmbedSession::Push(ImageSource source) {
+  std::lock_guard<std::mutex> l(s_->push_mu);
+  if (s_->Stopping()) return std::nullopt;
+  const size_t index = s_->next_index;
+  if (!s_->inputs.Push(Input{index, std::move(source)})) return std::nullopt;
+  ++s_->next_index;
+  return index;
+}
+
+void EmbedSession::Close() { s_->EndInputs(false); }
+void EmbedSession::Stop() { s_->EndInputs(true); }
+
+void EmbedSession::Wait() {
+  std::call_once(s_->joined, [&] {
+    for (auto& t : s_->threads) t.join();
+  });
+}
+
+EmbedStats EmbedSession::Stats() const {
+  std::lock_guard<std::mutex> l(s_->tune_mu);
+  EmbedStats st = s_->stats;
+  st.decoders = s_->target;
+  return st;
+}
+
+std::unique_ptr<EmbedSession> Embedder::Start(EmbedSink sink, const std::atomic<bool>* stop) const {
+  auto state = std::make_unique<EmbedSession::State>(*this, std::move(sink), stop);
+  EmbedSession::State* s = state.get();
+  std::unique_ptr<EmbedSession> session(new EmbedSession(std::move(state)));
+  s->decoders_running = s->max_decoders;
+  // Named for top, perf and benchmarks (Linux: at most 15 characters).
+  for (int k = 0; k < s->max_decoders; ++k)
+    s->threads.emplace_back([s, k] {
+      pthread_setname_np(pthread_self(), "doppel-decode");
+      s->DecodeWorker(k);
+    });
+  for (int i = 0; i < s->slots_count; ++i)
+    s->threads.emplace_back([s] {
+      pthread_setname_np(pthread_self(), "doppel-infer");
+      s->InferWorker();
+    });
+  return session;
+}
+
+}  // namespace doppel
