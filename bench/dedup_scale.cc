@@ -103,13 +103,6 @@ int Main(int argc, char** argv) {
   auto planted = PlantCopies(tiles, (tmp / "tiles" / "copies").string());
   std::printf("tiles: %d + %zu planted copies in %.1f s\n", pictures, planted.size(), tiles_sw.Seconds());
 
-  fs::path model = tmp / "random-resnet50-w0.1875-32.onnx";
-  modelgen::ModelGenOptions mo;
-  mo.arch = modelgen::Arch::kResNet50;
-  mo.width_multiplier = 0.1875;
-  mo.input_size = 32;
-  mo.seed = 7;
-  if (!fs::exists(model) && !modelgen::WriteModel(mo, model.string()).ok()) return 1;
   if (fresh) fs::remove_all(tmp / "data");  // index from scratch (timed, with peak memory and a re-index)
   auto store = OpenLocalStore((tmp / "data" / "store").string());
   if (!store.ok()) {
@@ -126,9 +119,9 @@ int Main(int argc, char** argv) {
     return 1;
   }
   Engine& e = **engine;
-  if (e.ListModels().empty()) {
-    auto spec = SpecFromJson(R"({"preset": "keras-caffe", "size": 32})");
-    if (!spec.ok() || !e.AddModel("random384", model.string(), *spec).ok()) return 1;
+  if (Status st = AddTileModel(e, tmp); !st.ok()) {
+    std::fprintf(stderr, "%s\n", st.ToString().c_str());
+    return 1;
   }
   const int64_t want = pictures + int64_t(planted.size());
   auto count = [&]() -> int64_t {

@@ -61,13 +61,6 @@ int Main(int argc, char** argv) {
 
   // Data directory: reused when it holds exactly the N base pictures (the job's pictures are removed after a run).
   fs::path data = tmp / "data";
-  fs::path model = tmp / "random-resnet50-w0.1875-32.onnx";
-  modelgen::ModelGenOptions mo;
-  mo.arch = modelgen::Arch::kResNet50;
-  mo.width_multiplier = 0.1875;
-  mo.input_size = 32;
-  mo.seed = 7;
-  if (!fs::exists(model) && !modelgen::WriteModel(mo, model.string()).ok()) return 1;
   EngineOptions eo;
   eo.data_dir = data.string();
   auto engine = Engine::Open(eo);
@@ -76,9 +69,9 @@ int Main(int argc, char** argv) {
     return 1;
   }
   Engine& e = **engine;
-  if (e.ListModels().empty()) {
-    auto spec = SpecFromJson(R"({"preset": "keras-caffe", "size": 32})");
-    if (!spec.ok() || !e.AddModel("random384", model.string(), *spec).ok()) return 1;
+  if (Status st = AddTileModel(e, tmp); !st.ok()) {
+    std::fprintf(stderr, "%s\n", st.ToString().c_str());
+    return 1;
   }
   auto count = [&]() -> int64_t {
     auto st = e.GetStatus();
