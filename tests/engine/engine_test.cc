@@ -20,6 +20,36 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Holds an index job inside its first progress report (so it is running for sure) until Release().
+class JobGate {
+ public:
+  ProgressFn Progress() {
+    return [this](const IndexProgress&) {
+      std::unique_lock<std::mutex> l(mu_);
+      if (entered_) return;
+      entered_ = true;
+      cv_.notify_all();
+      cv_.wait(l, [&] { return released_; });
+    };
+  }
+  void WaitUntilHeld() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return entered_; });
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false, released_ = false;
+};
+
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -224,35 +254,19 @@ TEST_F(EngineTest, IndexJobsReportProgressRunOneAtATimeAndCancel) {
   auto e = Open();
   Add(*e, "m");
   // A job held inside its first progress report: it is running for sure.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool entered = false, release = false;
+  JobGate gate;
   IndexOptions io;
   io.commit_every = 4;
-  auto job = e->StartIndex({dir_.file("imgs")}, io, [&](const IndexProgress&) {
-    std::unique_lock<std::mutex> l(mu);
-    if (!entered) {
-      entered = true;
-      cv.notify_all();
-      cv.wait(l, [&] { return release; });
-    }
-  });
+  auto job = e->StartIndex({dir_.file("imgs")}, io, gate.Progress());
   ASSERT_TRUE(job.ok()) << job.status().ToString();
-  {
-    std::unique_lock<std::mutex> l(mu);
-    cv.wait(l, [&] { return entered; });
-  }
+  gate.WaitUntilHeld();
   EXPECT_FALSE((*job)->Done());
   auto second = e->StartIndex({dir_.file("imgs")}, io);
   EXPECT_EQ(second.status().code(), Status::Code::kFailedPrecondition) << "one index job at a time";
   // Searches and status work while the job runs.
   EXPECT_TRUE(e->GetStatus().ok());
   (*job)->Cancel();
-  {
-    std::lock_guard<std::mutex> l(mu);
-    release = true;
-  }
-  cv.notify_all();
+  gate.Release();
   auto sum = (*job)->Wait();
   ASSERT_TRUE(sum.ok()) << sum.status().ToString();
   EXPECT_TRUE(sum->cancelled);
@@ -320,30 +334,14 @@ TEST_F(EngineTest, ACommitThatFailsStopsTheJobAndWaitReturnsTheError) {
   Add(*e, "m");
   // The job is held in its first progress report (before any commit) while its only model is removed: its first
   // commit fails, which must stop reading and embedding and end the job with that error.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool entered = false, release = false;
+  JobGate gate;
   IndexOptions io;
   io.commit_every = 2;
-  auto job = e->StartIndex({dir_.file("imgs")}, io, [&](const IndexProgress&) {
-    std::unique_lock<std::mutex> l(mu);
-    if (!entered) {
-      entered = true;
-      cv.notify_all();
-      cv.wait(l, [&] { return release; });
-    }
-  });
+  auto job = e->StartIndex({dir_.file("imgs")}, io, gate.Progress());
   ASSERT_TRUE(job.ok()) << job.status().ToString();
-  {
-    std::unique_lock<std::mutex> l(mu);
-    cv.wait(l, [&] { return entered; });
-  }
+  gate.WaitUntilHeld();
   ASSERT_TRUE(e->RemoveModel("m").ok());
-  {
-    std::lock_guard<std::mutex> l(mu);
-    release = true;
-  }
-  cv.notify_all();
+  gate.Release();
   auto sum = (*job)->Wait();
   ASSERT_FALSE(sum.ok());
   EXPECT_EQ(sum.status().code(), Status::Code::kFailedPrecondition) << sum.status().ToString();
