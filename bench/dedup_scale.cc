@@ -199,7 +199,7 @@ int Main(int argc, char** argv) {
   // whether the copy then joins its original's group depends on which picture leads: groups do not chain).
   std::map<int64_t, std::string> variants;
   {
-    auto hc = shared->GetCollection("doppel_phash");
+    auto hc = shared->GetCollection("doppel_phash2");
     QueryRequest q;
     q.output_fields = {"variants"};
     auto rows = hc.ok() ? (*hc)->Query(q) : Result<std::vector<Entity>>(hc.status());
@@ -233,7 +233,7 @@ int Main(int argc, char** argv) {
   // Peers, same run. The similar tier: raw hnswlib (M=16, efConstruction=200, ef=64, as the store's) searching
   // every vector's 51 neighbours on all cores; the index build is not counted.
   auto coll = shared->GetCollection("random384");
-  auto hashes = shared->GetCollection("doppel_phash");
+  auto hashes = shared->GetCollection("doppel_phash2");
   if (!coll.ok() || !hashes.ok()) return 1;
   QueryRequest qv;
   qv.output_fields = {"vector"};

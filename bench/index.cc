@@ -5,15 +5,16 @@
 // (--parts picks what runs, for quick checks; BENCHMARKS.md holds a run of all of them.)
 //
 // (a) The default model on N "COCO-like" 640x480 JPEGs (q90, cut from Debian's opencv-doc sample photos) against the
-//     CPU bound: cores / (read + SHA-256 + decode + preprocess + inference per picture), each part measured on one
-//     thread here.
+//     CPU bound: cores / (read + SHA-256 + decode + preprocess + near-copy record + inference per picture), each part
+//     measured on one thread here; with shrink_on_load off (the record decodes the file once more, by its rule) and
+//     on (the record is made from the model's decode: its cost is the hash of those pixels alone).
 // (b) The default model on `camera` 12 MP (4000x3000) JPEGs with sensor-like noise (3-5 MB, like phone photos),
 //     with shrink_on_load off and on, against the entropy-decoding floor: libjpeg-turbo alone decoding the same files
 //     at DCT scale 1/8 on every core.
 // (c) ResNet50 and VGG16 with RANDOM weights (doppel-modelgen) and the two built-in models together, against pure
 //     inference of the same models (2 callers, intra-op 1, batch 8: the engine's configuration).
-// Index rates leave out the near-copy hashes computed after the last commit (IndexSummary::hash_seconds), shown in
-// their own column.
+// The near-copy records are made in the pipeline (IndexSummary::hashed), so index rates include them; the column
+// "+ records after" is the pass after the last commit for pictures that lacked one (none in a fresh directory).
 #include <sys/resource.h>
 #include <unistd.h>
 #include <vips/vips.h>
@@ -29,6 +30,7 @@
 
 #include "doppel/engine/builtin.h"
 #include "doppel/engine/engine.h"
+#include "doppel/image/picture_hash.h"
 #include "doppel/modelgen/modelgen.h"
 #include "doppel/util/file.h"
 #include "doppel/util/hash.h"
@@ -132,11 +134,12 @@ double ScaledDecodeFloor(const std::vector<std::string>& bytes, double seconds) 
 
 struct IndexRun {
   int64_t images = 0;
-  double seconds = 0;       // the index call until its last commit (the near-copy hashes come after)
-  double hash_seconds = 0;  // the near-copy hashes after the last commit
+  double seconds = 0;       // the index call until its last commit
+  double hash_seconds = 0;  // the near-copy records made after the last commit (pictures that lacked one)
   double cpu_seconds = 0;   // this process's CPU time over the same span
   double runnable_seconds = 0;  // its threads' time on a CPU or waiting for one (RunnableTime)
   double reference = 0;         // what it is compared with, measured just before and after it (mean)
+  int64_t hash_decodes = 0;     // near-copy records that needed a decode of their own
   double rate() const { return seconds > 0 ? images / seconds : 0; }
 };
 
@@ -307,7 +310,9 @@ int Main(int argc, char** argv) {
       if (d > 0.01) roles += " " + name + " " + std::to_string(int(1000 * d / std::max<int64_t>(1, sum.counts.indexed) * 100) / 100.0).substr(0, 5) + " ms";
     }
     std::printf("  %s: CPU per picture by thread:%s\n", dir.c_str(), roles.c_str());
-    return IndexRun{sum.counts.indexed, end.seconds, sum.hash_seconds, end.cpu, end.runnable};
+    IndexRun run{sum.counts.indexed, end.seconds, sum.hash_seconds, end.cpu, end.runnable};
+    run.hash_decodes = sum.hash_decodes;
+    return run;
   };
   // `repeat` runs (each into a fresh data directory), each with its reference measured just before and just after
   // it (this machine's speed drifts by 10% and more within minutes, and neighbours come and go); the run with the
@@ -353,17 +358,35 @@ int Main(int argc, char** argv) {
       if (!b.ok() || Sha256Hex(*b).empty()) std::abort();
     });
   };
-  double infer1 = 1e9, small_hash = 1e9, small_dec = 1e9, cam_hash = 1e9, cam_dec = 1e9, cam_dec_s = 1e9, floor = 0;
+  // The near-copy record (picture_hash.h): decoding by its rule and hashing; or hashing a decode already made.
+  std::vector<DecodedImage> by_rule;
+  for (const auto& b : small_bytes) by_rule.push_back(*DecodeImageBuffer(b, "bench", PictureHashDecodeOptions(1 << 30, 1 << 28)));
+  auto record_own = [&] {
+    return PerPicture(small_bytes.size(), 1.0, [&](size_t i) {
+      if (!HashPictureFile("bench", 1 << 30, 1 << 28, &small_bytes[i]).ok()) std::abort();
+    });
+  };
+  auto record_shared = [&] {
+    return PerPicture(by_rule.size(), 1.0, [&](size_t i) {
+      if (!HashDecodedPicture(by_rule[i]).ok()) std::abort();
+    });
+  };
+  double infer1 = 1e9, small_hash = 1e9, small_dec = 1e9, small_dec_s = 1e9, rec_own = 1e9, rec_shared = 1e9;
+  double cam_hash = 1e9, cam_dec = 1e9, cam_dec_s = 1e9, floor = 0;
   for (int r = 0; r < repeat; ++r) {
     infer1 = std::min(infer1, 1.0 / InferenceRate(mob, 8, 1, 3.0));
     small_hash = std::min(small_hash, read_hash(first(photos, 200)));
     small_dec = std::min(small_dec, decode_prep(small_bytes, false));
+    small_dec_s = std::min(small_dec_s, decode_prep(small_bytes, true));
+    rec_own = std::min(rec_own, record_own());
+    rec_shared = std::min(rec_shared, record_shared());
     cam_hash = std::min(cam_hash, read_hash(cams));
     cam_dec = std::min(cam_dec, decode_prep(cam_all, false));
     cam_dec_s = std::min(cam_dec_s, decode_prep(cam_all, true));
     floor = std::max(floor, ScaledDecodeFloor(cam_all, 3.0));
   }
-  const double small_bound = cores / (small_hash + small_dec + infer1);
+  const double small_bound = cores / (small_hash + small_dec + rec_own + infer1);
+  const double small_bound_s = cores / (small_hash + small_dec_s + rec_shared + infer1);
 
   const std::string def = kBuiltinDefaultModel;
   char buf[2048];
@@ -377,14 +400,17 @@ int Main(int argc, char** argv) {
                 "pipeline (reading + SHA-256 on the job's thread, one embedding session for the run with adaptive "
                 "decoders and %u inference threads sharing a budget of %u cores, commits every 32 pictures on their "
                 "own thread), batch 8, HNSW. Rates count the index call up to its last commit (model sessions are loaded "
-                "before, as for the references); the near-copy hashes computed after it are the next column. Cores "
+                "before, as for the references) and include the near-copy records, made in the pipeline (from the "
+                "model's decode when it decodes by the records' rule: shrink_on_load on a 224x224 model; else by "
+                "a decode of their own); \"+ records after\" is the pass after the last commit for pictures that "
+                "lacked one. Cores "
                 "busy = the process's CPU time / wall time over the same span; runnable cores = its threads' time on "
                 "a CPU or waiting for one / wall time (what it would use on an idle machine: when a neighbour takes "
                 "cores, busy drops but runnable does not).",
                 images, camera, repeat, Today().c_str(), MachineDescription().c_str(), repeat, cores, cores);
   report.Say(buf);
   report.Say("");
-  report.Say("| run | pictures | index s | + near-copy hashes s | img/s | against | its img/s | ratio | target | "
+  report.Say("| run | pictures | index s | + records after s | img/s | against | its img/s | ratio | target | "
              "cores busy | runnable cores | CPU ms / picture |");
   report.Say("|---|---|---|---|---|---|---|---|---|---|---|---|");
   auto row = [&](const std::string& label, const IndexRun& r, const std::string& against, const char* target) {
@@ -398,10 +424,16 @@ int Main(int argc, char** argv) {
   // (a)
   if (has('a')) {
     auto a = best_index("a", {spec_of(def)}, photos, [&] {
-      return cores / (small_hash + decode_prep(small_bytes, false) + 1.0 / InferenceRate(mob, 8, 1, 1.5));
+      return cores / (small_hash + decode_prep(small_bytes, false) + rec_own + 1.0 / InferenceRate(mob, 8, 1, 1.5));
     });
     if (!a.ok()) return fail(a.status());
-    row(def + ", 640x480", *a, "CPU bound (parts below)", ">= 90%");
+    row(def + ", 640x480, shrink_on_load off", *a, "CPU bound (parts below)", ">= 90%");
+    auto as = best_index("a-on", {spec_of(def, true)}, photos, [&] {
+      return cores / (small_hash + decode_prep(small_bytes, true) + rec_shared + 1.0 / InferenceRate(mob, 8, 1, 1.5));
+    });
+    if (!as.ok()) return fail(as.status());
+    if (as->hash_decodes != 0) return fail(Status::Internal("shrink_on_load on: the records did not share the decode"));
+    row(def + ", 640x480, shrink_on_load on", *as, "CPU bound (parts below)", ">= 90%");
   }
   // (b)
   if (has('b')) {
@@ -435,14 +467,17 @@ int Main(int argc, char** argv) {
   }
   report.Say("");
   std::snprintf(buf, sizeof buf,
-                "One thread, ms per picture (%s): 640x480: read + SHA-256 %.2f, decode + preprocess %.2f, inference "
-                "%.2f (batch 8); CPU bound %u / %.2f ms = %.1f img/s (but %u threads run this inference at %.2fx "
+                "One thread, ms per picture (%s): 640x480: read + SHA-256 %.2f, decode + preprocess %.2f (full), %.2f "
+                "(shrink_on_load: 1/2), near-copy record %.2f (own decode), %.2f (from the model's decode), inference "
+                "%.2f (batch 8); CPU bound %u / %.2f ms = %.1f img/s, shrink_on_load on %u / %.2f ms = %.1f img/s "
+                "(but %u threads run this inference at %.2fx "
                 "the speed of one, not %ux: pure inference below). 12 MP (%d files, %.1f MB on average, made in "
                 "%.0f s): read + SHA-256 %.2f, decode + preprocess %.1f (full), %.1f (shrink_on_load: 1/8); "
                 "libjpeg-turbo's 1/8 decode alone on %u cores: %.1f img/s. Pure inference, 2 callers: %s %.1f, "
                 "inception_v3 %.1f, resnet50 %.1f, vgg16 %.1f img/s.",
-                def.c_str(), 1000 * small_hash, 1000 * small_dec, 1000 * infer1, cores,
-                1000 * (small_hash + small_dec + infer1), small_bound, cores, pure[def] * infer1, cores, camera, cam_bytes / 1e6 / std::max(1, camera),
+                def.c_str(), 1000 * small_hash, 1000 * small_dec, 1000 * small_dec_s, 1000 * rec_own,
+                1000 * rec_shared, 1000 * infer1, cores, 1000 * (small_hash + small_dec + rec_own + infer1),
+                small_bound, cores, 1000 * (small_hash + small_dec_s + rec_shared + infer1), small_bound_s, cores, pure[def] * infer1, cores, camera, cam_bytes / 1e6 / std::max(1, camera),
                 gen_seconds, 1000 * cam_hash, 1000 * cam_dec, 1000 * cam_dec_s, cores, floor, def.c_str(), pure[def],
                 pure["inception_v3"], pure["resnet50"], pure["vgg16"]);
   report.Say(buf);

@@ -1,9 +1,10 @@
 // Engine::FindDuplicates and the near-copy hashes behind it.
 //
-// Hashes: every catalogued picture gets a 256-bit perceptual hash (image/phash.h) of its decoded, EXIF-oriented
-// pixels, its hash quality, and a pixel hash (SHA-256 of the decoded pixels and their size: a PNG and its lossless
-// WebP are one picture), stored in the binary collection doppel_phash (Hamming, exact search) by the index job
-// after its last commit. JPEGs are decoded with shrink-on-load (at least 64x64, the size the hash works at).
+// Hashes: every catalogued picture gets a near-copy record (image/picture_hash.h: a 256-bit perceptual hash of its
+// decoded, EXIF-oriented pixels in all 8 rotations/flips, its quality, and a pixel hash: a PNG and its lossless WebP
+// are one picture), stored in the binary collection kHashCollection (Hamming, exact search). An index job's pipeline
+// makes the records of the pictures it embeds (from a model's decode when the model decodes by the record's rule);
+// UpdateHashes, after its last commit, makes the missing ones (pictures indexed before, records of an older rule).
 //
 // Grouping, without chaining: the pictures are visited in keeper order (largest resolution, then largest file, then
 // path); each one not yet in a group becomes a representative and takes the not-yet-grouped pictures that are
@@ -47,17 +48,6 @@ CollectionSchema HashSchema() {
   return s;
 }
 
-// The hash collection; created when `create` (a writer), else NotFound when there is none yet.
-Result<std::shared_ptr<Collection>> HashCollection(VectorStore* store, bool create) {
-  DOPPEL_ASSIGN_OR_RETURN(bool has, store->HasCollection(kHashCollection));
-  if (!has) {
-    if (!create) return Status::NotFound("no near-copy hashes yet");
-    Status st = store->CreateCollection(HashSchema());
-    if (!st.ok() && st.code() != Status::Code::kAlreadyExists) return st;
-  }
-  return store->GetCollection(kHashCollection);
-}
-
 struct PictureHash {
   PerceptualHash hash;                 // of the picture as shown (EXIF-oriented)
   std::array<PerceptualHash, 8> variants;  // of its 8 rotations/flips ([0] = hash), from the same DCT
@@ -83,36 +73,21 @@ bool FromHex(const std::string& s, std::array<PerceptualHash, 8>* v) {
   return true;
 }
 
-// Hamming distance of two 256-bit hashes.
-
-// The hashes of an image file, or of image bytes when `bytes` is set (`path` is then only a label).
-Result<PictureHash> HashFile(const std::string& path, const EmbedOptions& embed, const std::string* bytes = nullptr) {
-  DecodeOptions d;
-  d.max_pixels = embed.max_pixels;
-  d.max_file_bytes = embed.max_file_bytes;
-  d.draft_width = d.draft_height = 64;
-  DOPPEL_ASSIGN_OR_RETURN(DecodedImage img, bytes ? DecodeImageBuffer(*bytes, path, d) : DecodeImageFile(path, d));
+PictureHash FromRecord(const PictureHashes& r) {
   PictureHash h;
-  DOPPEL_ASSIGN_OR_RETURN(h.variants, ComputeDihedralHashes(img.rgb));
-  h.hash = h.variants[0];
-  std::string data = std::to_string(img.source_width) + "x" + std::to_string(img.source_height) + ":" +
-                     std::to_string(img.draft_scale) + ":";
-  data.append(reinterpret_cast<const char*>(img.rgb.pixels.data()), img.rgb.pixels.size());
-  h.pixels = Sha256Hex(data);
+  h.variants = r.variants;
+  h.hash = r.variants[0];
+  h.pixels = r.pixels;
   return h;
 }
 
-Entity HashEntity(int64_t id, const PictureHash& h) {
-  Entity e;
-  e.id = id;
-  e.binary_vector.assign(h.hash.bits.begin(), h.hash.bits.end());
-  e.fields["quality"] = int64_t(h.hash.quality);
-  e.fields["pixels"] = h.pixels;
-  e.fields["variants"] = Hex(h.variants);
-  return e;
+// The record of an image file, or of image bytes when `bytes` is set (`path` is then only a label).
+Result<PictureHash> HashFile(const std::string& path, const EmbedOptions& embed, const std::string* bytes = nullptr) {
+  DOPPEL_ASSIGN_OR_RETURN(PictureHashes r, HashPictureFile(path, embed.max_file_bytes, embed.max_pixels, bytes));
+  return FromRecord(r);
 }
 
-// Hashes `todo` (id -> path) on a few threads; failures (a file gone or changed) are skipped.
+// Records of `todo` (id -> path) on a few threads; failures (a file gone or changed) are skipped.
 std::vector<Entity> HashMany(const std::vector<std::pair<int64_t, std::string>>& todo, const EmbedOptions& embed,
                              const std::function<bool()>& cancelled) {
   std::vector<Entity> out(todo.size());
@@ -124,7 +99,7 @@ std::vector<Entity> HashMany(const std::vector<std::pair<int64_t, std::string>>&
     ts.emplace_back([&] {
       for (size_t i; (i = next++) < todo.size();) {
         if (cancelled && cancelled()) return;
-        auto h = HashFile(todo[i].second, embed);
+        auto h = HashPictureFile(todo[i].second, embed.max_file_bytes, embed.max_pixels);
         if (!h.ok()) continue;
         out[i] = HashEntity(todo[i].first, *h);
         ok[i] = 1;
@@ -218,6 +193,31 @@ int64_t IntField(const std::map<std::string, FieldValue>& f, const char* name) {
 
 }  // namespace
 
+Result<std::shared_ptr<Collection>> HashCollection(VectorStore* store, bool create) {
+  DOPPEL_ASSIGN_OR_RETURN(bool has, store->HasCollection(kHashCollection));
+  if (create)
+    for (const char* old : kOldHashCollections) {
+      DOPPEL_ASSIGN_OR_RETURN(bool stale, store->HasCollection(old));
+      if (stale) DOPPEL_RETURN_IF_ERROR(store->DropCollection(old).WithContext("dropping the old near-copy records"));
+    }
+  if (!has) {
+    if (!create) return Status::NotFound("no near-copy hashes yet");
+    Status st = store->CreateCollection(HashSchema());
+    if (!st.ok() && st.code() != Status::Code::kAlreadyExists) return st;
+  }
+  return store->GetCollection(kHashCollection);
+}
+
+Entity HashEntity(int64_t id, const PictureHashes& h) {
+  Entity e;
+  e.id = id;
+  e.binary_vector.assign(h.variants[0].bits.begin(), h.variants[0].bits.end());
+  e.fields["quality"] = int64_t(h.variants[0].quality);
+  e.fields["pixels"] = h.pixels;
+  e.fields["variants"] = Hex(h.variants);
+  return e;
+}
+
 Status Engine::DecideDuplicates(const std::vector<int64_t>& ids, DuplicateDecision decision, int64_t keep) {
   DuplicateResolution r;
   r.ids = ids;
@@ -304,7 +304,7 @@ Result<DuplicateTier> ParseDuplicateTier(const std::string& s) {
   return Status::InvalidArgument("tier '" + s + "': use exact, near-copy or similar");
 }
 
-Status Engine::Impl::UpdateHashes(const std::function<bool()>& cancelled) {
+Result<int64_t> Engine::Impl::UpdateHashes(const std::function<bool()>& cancelled) {
   DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, HashCollection(store.get(), true));
   DOPPEL_ASSIGN_OR_RETURN(auto paths, PathsById(catalog.get()));
   QueryRequest q;
@@ -321,14 +321,16 @@ Status Engine::Impl::UpdateHashes(const std::function<bool()>& cancelled) {
   for (const auto& [id, path] : paths)
     if (!hashed.count(id)) todo.emplace_back(id, path);
   EmbedOptions embed;
+  int64_t made = 0;
   for (size_t at = 0; at < todo.size(); at += kBatch) {
     if (cancelled && cancelled()) break;
     std::vector<std::pair<int64_t, std::string>> part(todo.begin() + at,
                                                       todo.begin() + std::min(todo.size(), at + kBatch));
     std::vector<Entity> es = HashMany(part, embed, cancelled);
     if (!es.empty()) DOPPEL_RETURN_IF_ERROR(c->Upsert(es).status());
+    made += int64_t(es.size());
   }
-  return Status::OK();
+  return made;
 }
 
 Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOptions& o_in) {

@@ -11,18 +11,29 @@
 
 #include "doppel/engine/builtin.h"
 #include "doppel/engine/engine.h"
+#include "doppel/image/picture_hash.h"
 #include "file_catalog.h"
 
 namespace doppel {
 
 // Scalar fields of every image collection, in schema order.
 inline constexpr const char* kImageFields[] = {"path", "size", "mtime", "width", "height", "hash", "format"};
-// The near-copy hashes: a binary collection (256 bits, Hamming) with each picture's hash quality and pixel hash.
-inline constexpr char kHashCollection[] = "doppel_phash";
+// The near-copy records (image/picture_hash.h): a binary collection (256 bits, Hamming) with each picture's hash
+// quality, pixel hash and the hashes of its 8 rotations/flips. Named after the record's rule: records of another
+// rule never mix with these (a writer drops the older collections, and pictures are hashed again).
+static_assert(kPictureHashRule == 2, "a new picture hash rule needs a new collection name");
+inline constexpr char kHashCollection[] = "doppel_phash2";
+inline constexpr const char* kOldHashCollections[] = {"doppel_phash"};
 // Collection metadata key holding the model fingerprint.
 inline constexpr char kFingerprintKey[] = "model_fingerprint";
 
 class IndexJobImpl;
+
+// The near-copy records' collection (duplicates.cc); created when `create` (a writer: collections of older rules are
+// dropped then), else NotFound when there is none yet.
+Result<std::shared_ptr<Collection>> HashCollection(VectorStore* store, bool create);
+// A picture's record as an entity of that collection.
+Entity HashEntity(int64_t id, const PictureHashes& h);
 
 // Lock order: write_mu before models_mu. The catalog and the store are thread-safe themselves.
 struct Engine::Impl {
@@ -60,9 +71,11 @@ struct Engine::Impl {
   std::string FallbackDefault() const;
   // The registered models' names (a snapshot).
   std::vector<std::string> ModelNames() const;
-  // Stores the near-copy hash of every catalogued picture that lacks one (duplicates.cc). Caller: an index job,
-  // after its last commit; `cancelled` is polled between pictures.
-  Status UpdateHashes(const std::function<bool()>& cancelled);
+  // Stores the near-copy record of every catalogued picture that lacks one and drops those of pictures gone
+  // (duplicates.cc). Caller: an index job, after its last commit (its pipeline made the records of the pictures it
+  // embedded: this catches the rest); `cancelled` is polled between pictures.
+  // Returns how many it made.
+  Result<int64_t> UpdateHashes(const std::function<bool()>& cancelled);
 };
 
 }  // namespace doppel

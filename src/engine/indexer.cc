@@ -9,7 +9,9 @@
 //     commit    on its own thread, every `commit_every` results: vectors into every collection, then the catalog
 //               rows in one transaction (see file_catalog.h). A failed commit stops the run; Wait returns it
 //   Prune     indexed paths under the roots whose files are gone
-//   Hashes    near-copy hashes of the new pictures (duplicates.cc)
+//   Hashes    near-copy records of pictures that still lack one (duplicates.cc): the stream makes those of the
+//             pictures it embeds (from a model's decode when one decodes by the record's rule, picture_hash.h) and
+//             the committer stores them with the vectors; this step catches pictures indexed before
 // Locks: the engine's write lock is held for one commit (or one prune removal), never for the run: searches,
 // removals and model changes interleave between batches. `state_mu_` guards what the reader and the committer share
 // (the catalog's state, pictures in flight, counts); nobody waits on a queue while holding it. Order: write_mu,
@@ -102,10 +104,10 @@ class Indexer {
     Report();
     DOPPEL_RETURN_IF_ERROR(Stream());
     if (opts_.prune && !Cancelled()) DOPPEL_RETURN_IF_ERROR(Prune());
-    // Near-copy hashes of the pictures that lack one (duplicates.cc): JPEGs decode at 1/8, so this is cheap.
+    // Near-copy records of the pictures that lack one (indexed before records existed, or by an older rule).
     if (!Cancelled()) {
       const auto h0 = Clock::now();
-      DOPPEL_RETURN_IF_ERROR(impl_->UpdateHashes([this] { return Cancelled(); }));
+      DOPPEL_ASSIGN_OR_RETURN(sum_.hashed_after, impl_->UpdateHashes([this] { return Cancelled(); }));
       sum_.hash_seconds = std::chrono::duration<double>(Clock::now() - h0).count();
     }
     // Cancelled: asked to stop, and something was left undone (a cancel that came too late changes nothing).
@@ -174,6 +176,11 @@ class Indexer {
     names_ = kept;
     if (names_.empty()) return Status::FailedPrecondition("no models registered (all were removed meanwhile)");
     for (const auto& n : names_) sum_.embedded[n] = 0;
+    DOPPEL_ASSIGN_OR_RETURN(hash_coll_, HashCollection(impl_->store.get(), true));
+    QueryRequest q;
+    q.output_fields = {"id"};
+    DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> have, hash_coll_->Query(q));
+    for (const auto& e : have) hashed_.insert(e.id);
     return LoadCatalogState();
   }
 
@@ -340,6 +347,7 @@ class Indexer {
     s.path = f.path;
     s.bytes = std::move(bytes).value();
     s.models = std::move(need);
+    s.picture_hash = !hashed_.count(p.id);
     const int64_t id = p.id;
     p.file = std::move(f);
     // The session numbers sources in Push order (only this thread pushes): the pending entry is there before the
@@ -484,6 +492,22 @@ class Indexer {
     for (size_t m = 0; m < models_.size(); ++m)
       if (!ents[m].empty())
         DOPPEL_RETURN_IF_ERROR(colls_[m]->Upsert(ents[m]).status().WithContext("collection " + names_[m]));
+    {
+      std::vector<Entity> records;
+      std::unordered_set<int64_t> seen;
+      int64_t own_decodes = 0;
+      for (const auto& [p, r] : batch_)
+        if (r.status.ok() && r.picture_hash && seen.insert(p.id).second) {
+          records.push_back(HashEntity(p.id, *r.picture_hash));
+          own_decodes += r.picture_hash_shared ? 0 : 1;
+        }
+      if (!records.empty()) {
+        DOPPEL_RETURN_IF_ERROR(hash_coll_->Upsert(records).status().WithContext("the near-copy records"));
+        std::lock_guard<std::mutex> l(state_mu_);
+        sum_.hashed += int64_t(records.size());
+        sum_.hash_decodes += own_decodes;
+      }
+    }
     stop_point_.Passed("upsert");
     for (const auto& [p, r] : batch_) {
       if (!r.status.ok()) {
@@ -583,6 +607,7 @@ class Indexer {
   std::vector<std::shared_ptr<const OnnxModel>> models_;
   std::vector<std::shared_ptr<Collection>> colls_;
   std::vector<uint64_t> generations_;  // per model: its registration when the job started (see Engine::Impl)
+  std::shared_ptr<Collection> hash_coll_;  // the near-copy records
 
   // Shared by the reader and the committer: under state_mu_ while the stream runs.
   std::mutex state_mu_;
@@ -600,6 +625,7 @@ class Indexer {
   // The reader's (the job thread's).
   std::vector<FoundFile> todo_;
   std::unordered_set<std::string> seen_;  // every candidate path of this run
+  std::unordered_set<int64_t> hashed_;    // pictures with a near-copy record when the job started
   size_t pushed_ = 0;                     // sources pushed to the session
   int side_since_flush_ = 0;              // under state_mu_
 

@@ -15,6 +15,9 @@
 // - Memory: `inputs` holds at most 2 sources per slot (file bytes), `prepared` 2 batches per inference worker
 //   (tensors), each working decoder one decoded image, each inference worker one batch.
 // - Every source pushed gets exactly one sink call, unless the session is stopped before a decoder starts it.
+// - One decode per distinct decode setting a source needs: models that decode alike share it, and a source's
+//   near-copy record (ImageSource::picture_hash) is made from the decode of a model that decodes by the record's
+//   rule, or else from one more decode on the same worker (counted as decode time: the adaptation sees it).
 #include <pthread.h>
 #include <time.h>
 
@@ -115,6 +118,12 @@ struct EmbedSession::State {
       if (fresh) decode_settings.push_back(d);
       model_decode.push_back(it->second);
     }
+    // The near-copy record's decode: a model's when one decodes by its rule, else a setting of its own.
+    hash_decode = decode_settings.size();
+    for (size_t i = 0; i < decode_settings.size(); ++i)
+      if (DecodesLikePictureHash(decode_settings[i])) hash_decode = i;
+    if (hash_decode == decode_settings.size())
+      decode_settings.push_back(PictureHashDecodeOptions(options.max_file_bytes, options.max_pixels));
     max_decoders = options.decode_threads > 0 ? options.decode_threads : slots_count;
     // Adaptive: all of them until the first measurements (a slow start costs more than a few idle decoders).
     target = max_decoders;
@@ -187,6 +196,26 @@ struct EmbedSession::State {
       t.resize(models[m]->input_floats());
       Status st = Preprocess(d->rgb, models[m]->spec().preprocess, models[m]->input_layout(), t.data());
       if (!st.ok()) return st.WithContext(src.path);
+    }
+    if (src.picture_hash) {
+      std::optional<DecodedImage>& d = decoded[hash_decode];
+      p->result.picture_hash_shared = d.has_value();
+      if (!d) {
+        const DecodeOptions& o = decode_settings[hash_decode];
+        auto r = src.bytes.empty() ? DecodeImageFile(src.path, o) : DecodeImageBuffer(src.bytes, src.path, o);
+        if (!r.ok()) return sized ? Status::OK() : r.status();
+        d = std::move(r).value();
+        if (!sized) {
+          p->result.format = d->format;
+          PictureSize(*d, &p->result.width, &p->result.height);
+        }
+      }
+      if (auto h = HashDecodedPicture(*d); h.ok()) {
+        p->result.picture_hash = std::move(h).value();
+        std::lock_guard<std::mutex> l(tune_mu);
+        ++stats.hashed;
+        if (!p->result.picture_hash_shared) ++stats.hash_decodes;
+      }
     }
     return Status::OK();
   }
@@ -288,6 +317,7 @@ struct EmbedSession::State {
   CpuSlots slots;
   std::vector<DecodeOptions> decode_settings;  // distinct settings
   std::vector<size_t> model_decode;            // per model: its entry in decode_settings
+  size_t hash_decode = 0;                      // the near-copy record's entry in decode_settings
 
   std::mutex sink_mu;        // one sink call at a time
   std::mutex push_mu;        // guards next_index

@@ -9,6 +9,10 @@
 
 #include "doppel/image/decode.h"
 #include "doppel/image/phash.h"
+#include "doppel/image/picture_hash.h"
+#include "doppel/store/store.h"
+#include "doppel/util/file.h"
+#include "doppel/util/hash.h"
 #include "engine/engine_fixture.h"
 
 namespace doppel {
@@ -240,6 +244,73 @@ TEST_F(Duplicates, DecisionsStickAcrossReindexAndMoves) {
   EXPECT_EQ(engine_->DecideDuplicates({ids[0]}, DuplicateDecision::kKeepAll).code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(engine_->DecideDuplicates(ids, DuplicateDecision::kKeep, 12345).code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(engine_->DecideDuplicates({ids[0], 999}, DuplicateDecision::kKeepAll).code(), Status::Code::kNotFound);
+}
+
+// The index job makes each new picture's near-copy record in its pipeline (no pass over the files after the last
+// commit), exactly the record the rule gives for the file; records of the old rule are dropped and made again, and
+// a picture that lacks one gets it from the next run.
+TEST(DuplicateRecords, MadeInThePipelineByTheRuleAndRebuiltForAnOldRule) {
+  testing::TempDir dir;
+  testing::WriteRandomModel(dir.file("m.onnx"), 1);
+  fs::create_directories(dir.file("imgs"));
+  std::vector<std::string> files;
+  for (const auto& p : testing::SamplePhotos(3)) {
+    files.push_back(dir.file("imgs/" + fs::path(p).filename().string()));
+    fs::copy_file(p, files.back());
+  }
+  auto store = OpenLocalStore(dir.file("data/store"));
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  std::shared_ptr<VectorStore> shared = std::move(store).value();
+  // A data directory of an older doppel: records of rule 1.
+  CollectionSchema old;
+  old.name = "doppel_phash";
+  old.vector_type = VectorType::kBinary;
+  old.dim = kPerceptualHashBits;
+  old.metric = Metric::kHamming;
+  old.index = IndexSpec::Parse("FLAT").value();
+  ASSERT_TRUE(shared->CreateCollection(old).ok());
+  EngineOptions o;
+  o.data_dir = dir.file("data");
+  o.store = shared;
+  auto engine = Engine::Open(o);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  ASSERT_TRUE((*engine)->AddModel("m", dir.file("m.onnx"), testing::RandomModelSpec()).ok());
+
+  auto sum = (*engine)->Index({dir.file("imgs")}, IndexOptions());
+  ASSERT_TRUE(sum.ok()) << sum.status().ToString();
+  EXPECT_EQ(sum->counts.indexed, 3);
+  EXPECT_EQ(sum->hashed, 3) << "every new picture's record comes from the pipeline";
+  EXPECT_EQ(sum->hash_decodes, 3) << "the test model does not decode by the record's rule: a decode of its own";
+  EXPECT_EQ(sum->hashed_after, 0) << "no second pass over the files";
+  EXPECT_FALSE(*shared->HasCollection("doppel_phash")) << "records of the old rule are dropped";
+  auto hc = shared->GetCollection("doppel_phash2");
+  ASSERT_TRUE(hc.ok());
+  QueryRequest q;
+  q.output_fields = {"pixels", "variants", "quality", "vector"};
+  auto rows = (*hc)->Query(q);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 3u);
+  std::map<int64_t, Entity> by_id;
+  for (auto& r : *rows) by_id[r.id] = r;
+  for (const auto& f : files) {
+    auto want = HashPictureFile(f, int64_t(1) << 30, int64_t(1) << 28);
+    ASSERT_TRUE(want.ok());
+    auto id = ContentId(Sha256Hex(*ReadFileBytes(f, int64_t(1) << 30)));
+    ASSERT_TRUE(by_id.count(id)) << f;
+    const Entity& e = by_id[id];
+    EXPECT_EQ(std::get<std::string>(e.fields.at("pixels")), want->pixels) << f;
+    EXPECT_EQ(std::get<int64_t>(e.fields.at("quality")), want->variants[0].quality) << f;
+    EXPECT_EQ(e.binary_vector, std::vector<uint8_t>(want->variants[0].bits.begin(), want->variants[0].bits.end()))
+        << f;
+  }
+  // A picture without a record (lost, or indexed before records existed) gets it from the next run.
+  ASSERT_TRUE((*hc)->Delete({rows->front().id}).ok());
+  auto again = (*engine)->Index({dir.file("imgs")}, IndexOptions());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->counts.indexed, 0);
+  EXPECT_EQ(again->hashed, 0);
+  EXPECT_EQ(again->hashed_after, 1);
+  EXPECT_EQ(*(*hc)->Count(), 3);
 }
 
 TEST_F(Duplicates, HashesFollowRemovals) {

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "doppel/modelgen/modelgen.h"
+#include "support/image_files.h"
 #include "support/test_util.h"
 
 namespace doppel {
@@ -196,6 +197,75 @@ TEST(Embedder, ShrinkOnLoadEqualsDecodingAtTheDraftScaleFirst) {
       diff_full += std::abs(double(got[0].vectors[0][k]) - got[0].vectors[1][k]);
     }
     EXPECT_GT(diff_full, 1e-3) << "the shrunk and full decodes give other vectors";
+  }
+}
+
+// A source that asks for its near-copy record gets exactly the record the rule gives for the file (picture_hash.h):
+// from the decode of a model that decodes by the rule (224x224 stretch, shrink-on-load: no decode of its own), or
+// from a decode of its own for other models; a source that does not ask gets none.
+TEST(Embedder, NearCopyRecordsShareTheDecodeOfAModelThatDecodesByTheRule) {
+  testing::TempDir dir;
+  modelgen::ModelGenOptions o;
+  o.arch = modelgen::Arch::kResNet50;
+  o.form = modelgen::Form::kKerasNhwc;
+  o.width_multiplier = 0.125;
+  o.input_size = 224;
+  std::string path224 = dir.file("r224.onnx");
+  ASSERT_TRUE(modelgen::WriteModel(o, path224).ok());
+  o.input_size = 64;
+  std::string path64 = dir.file("r64.onnx");
+  ASSERT_TRUE(modelgen::WriteModel(o, path64).ok());
+  ModelSpec shrink = *SpecFromPreset("keras-tf");
+  shrink.preprocess.shrink_on_load = true;
+  auto by_rule = OnnxModel::Load(path224, shrink);
+  auto other = OnnxModel::Load(path64, *SpecFromPreset("keras-tf"));
+  ASSERT_TRUE(by_rule.ok() && other.ok());
+  ASSERT_TRUE(DecodesLikePictureHash(DecodeOptionsFor((*by_rule)->spec().preprocess)));
+  ASSERT_FALSE(DecodesLikePictureHash(DecodeOptionsFor((*other)->spec().preprocess)));
+
+  std::vector<std::string> files = SamplePhotos(2);
+  ASSERT_EQ(files.size(), 2u);
+  // A PNG too (no shrink-on-load for it: decoded whole by both).
+  auto png_src = DecodeImageFile(files[0]);
+  ASSERT_TRUE(png_src.ok());
+  files.push_back(dir.file("p.png"));
+  testing::WriteImage(png_src->rgb, files.back());
+  for (int which = 0; which < 2; ++which) {
+    Embedder e({which == 0 ? *by_rule : *other});
+    std::map<size_t, EmbedResult> got;
+    std::mutex mu;
+    auto session = e.Start([&](EmbedResult&& r) {
+      std::lock_guard<std::mutex> l(mu);
+      got.emplace(r.index, std::move(r));
+    });
+    for (size_t i = 0; i < files.size(); ++i) {
+      ImageSource src;
+      src.path = files[i];
+      src.picture_hash = true;
+      ASSERT_TRUE(session->Push(std::move(src)).has_value());
+    }
+    ASSERT_TRUE(session->Push(ImageSource{files[0], "", {}}).has_value());  // no record asked
+    session->Close();
+    session->Wait();
+    ASSERT_EQ(got.size(), files.size() + 1);
+    for (size_t i = 0; i < files.size(); ++i) {
+      const EmbedResult& r = got[i];
+      ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+      ASSERT_TRUE(r.picture_hash.has_value()) << files[i];
+      EXPECT_EQ(r.picture_hash_shared, which == 0) << files[i];
+      auto want = HashPictureFile(files[i], int64_t(1) << 30, int64_t(1) << 28);
+      ASSERT_TRUE(want.ok());
+      EXPECT_EQ(r.picture_hash->pixels, want->pixels) << files[i];
+      for (int t = 0; t < 8; ++t) {
+        EXPECT_EQ(r.picture_hash->variants[t].bits, want->variants[t].bits) << files[i] << " variant " << t;
+        EXPECT_EQ(r.picture_hash->variants[t].quality, want->variants[t].quality);
+      }
+      EXPECT_FALSE(r.vectors[0].empty());
+    }
+    EXPECT_FALSE(got[files.size()].picture_hash.has_value());
+    EmbedStats st = session->Stats();
+    EXPECT_EQ(st.hashed, int64_t(files.size()));
+    EXPECT_EQ(st.hash_decodes, which == 0 ? 0 : int64_t(files.size()));
   }
 }
 

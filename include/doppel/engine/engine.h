@@ -97,7 +97,13 @@ struct IndexSummary {
   std::vector<std::pair<std::string, std::string>> ignored_files;  // path, why it is not an image
   std::vector<std::pair<std::string, std::string>> failures;       // path, error
   double images_per_second = 0;  // indexed images / seconds spent reading, embedding and committing them
-  double hash_seconds = 0;       // of counts.seconds: the near-copy hashes computed after the last commit
+  // Near-copy records (duplicates): made by the pipeline for the pictures it embedded (`hash_decodes` of them needed
+  // a decode of their own: no model of the run decodes by the record's rule), and after the last commit for
+  // pictures that lacked one (indexed before, or by an older rule), which took `hash_seconds` of counts.seconds.
+  int64_t hashed = 0;
+  int64_t hash_decodes = 0;
+  int64_t hashed_after = 0;
+  double hash_seconds = 0;
   // Per model of the run: pictures it embedded. A picture is embedded only with the models that lack it, so after
   // `model add` a re-index runs just the new model.
   std::map<std::string, int64_t> embedded;

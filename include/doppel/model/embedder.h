@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "doppel/image/decode.h"
+#include "doppel/image/picture_hash.h"
 #include "doppel/model/onnx_model.h"
 #include "doppel/util/status.h"
 
@@ -40,6 +41,9 @@ struct ImageSource {
   std::string path;
   std::string bytes;         // empty: read `path`
   std::vector<bool> models;  // which of the Embedder's models to run (by position); empty = all of them
+  // Also make the picture's near-copy record (picture_hash.h), from the decode of a model whose decode settings are
+  // the record's rule (no second decode), else from a decode of its own on the same worker.
+  bool picture_hash = false;
 };
 
 struct EmbedResult {
@@ -51,6 +55,10 @@ struct EmbedResult {
   int height = 0;
   // One per model, in the Embedder's model order; a model the source did not ask for has an empty vector.
   std::vector<std::vector<float>> vectors;
+  // The near-copy record, when the source asked for it and its decode succeeded (a failure to make it alone leaves
+  // it empty and `status` OK: the vectors are good).
+  std::optional<PictureHashes> picture_hash;
+  bool picture_hash_shared = false;  // it came from a model's decode (no decode of its own)
 };
 
 // Called once per input, from worker threads, never concurrently with itself. It may block (back-pressure: the
@@ -61,6 +69,8 @@ using EmbedSink = std::function<void(EmbedResult&&)>;
 struct EmbedStats {
   int64_t decoded = 0;            // sources decoded + preprocessed (failures included)
   int64_t inferred = 0;           // images through inference
+  int64_t hashed = 0;             // near-copy records made
+  int64_t hash_decodes = 0;       // of which needed a decode of their own (no model decodes by the rule)
   double decode_cpu_seconds = 0;  // decode + preprocess
   double infer_cpu_seconds = 0;   // inference, all models
   int decoders = 0;               // decode workers allowed to work now (the adaptive target)
