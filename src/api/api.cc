@@ -1,5 +1,7 @@
 #include "doppel/api/api.h"
 
+#include <algorithm>
+
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -89,6 +91,48 @@ std::vector<std::string> SplitList(const std::string& text) {
     at = end + 1;
   }
   return out;
+}
+
+Result<std::vector<std::string>> SearchModels(Engine& engine, const std::string& model, const std::string& models,
+                                              const std::string& profile) {
+  std::vector<std::string> names = SplitList(models);
+  if (!names.empty()) {
+    if (!model.empty()) return Status::InvalidArgument("give a model or a list of models to fuse, not both");
+    for (auto& n : names) {
+      DOPPEL_ASSIGN_OR_RETURN(n, engine.ResolveModelName(n));
+    }
+    return names;
+  }
+  if (profile.empty() || profile == "fast") {
+    DOPPEL_ASSIGN_OR_RETURN(std::string name, engine.ResolveModelName(model));
+    return std::vector<std::string>{name};
+  }
+  if (profile != "quality") return Status::InvalidArgument("profile '" + profile + "': use fast or quality");
+  if (!model.empty()) return Status::InvalidArgument("the quality profile fuses the built-in models: give no model");
+  std::vector<std::string> registered;
+  for (const auto& m : engine.ListModels()) registered.push_back(m.name);
+  std::string missing;
+  for (const auto& b : BuiltinModelNames()) {
+    if (std::find(registered.begin(), registered.end(), b) != registered.end()) names.push_back(b);
+    else missing += " " + b;
+  }
+  if (names.size() < 2)
+    return Status::FailedPrecondition("the quality profile fuses the built-in models, and this data directory has " +
+                                      std::to_string(names.size()) + ": add them with `doppel model add-builtin" +
+                                      missing + "` and index again");
+  return names;
+}
+
+Result<std::vector<Hit>> SearchWith(Engine& engine, const SearchQuery& query, const std::vector<std::string>& models,
+                                    const SearchOptions& options) {
+  if (models.size() == 1) return engine.Search(query, models[0], options);
+  return engine.SearchFused(query, models, options);
+}
+
+std::string ModelsLabel(const std::vector<std::string>& models) {
+  std::string s;
+  for (const auto& m : models) s += (s.empty() ? "" : "+") + m;
+  return s;
 }
 
 }  // namespace doppel::api

@@ -69,6 +69,11 @@ struct Engine::Impl {
   // The default after the default model went away (caller holds models_mu): the built-in default if registered,
   // else the first model by name, else "".
   std::string FallbackDefault() const;
+  // Search of one collection with a query vector already made (and expanded): k hits (never silently fewer when k
+  // entities match), `self` left out, the catalog's paths of each picture (search.cc).
+  Result<std::vector<Hit>> SearchVector(Collection* coll, const std::vector<float>& v, int64_t self,
+                                        const SearchOptions& o);
+  int64_t SelfId(const SearchQuery& q, const SearchOptions& o) const;
   // The registered models' names (a snapshot).
   std::vector<std::string> ModelNames() const;
   // Stores the near-copy record of every catalogued picture that lacks one and drops those of pictures gone

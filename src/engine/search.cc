@@ -102,29 +102,40 @@ Result<std::vector<float>> Engine::QueryVector(const SearchQuery& q, const std::
   return model->Embed(img->rgb);
 }
 
-Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string& name_or_default,
-                                        const SearchOptions& o) {
+// The query picture's own id, when the query names an indexed picture and the options leave it out; else 0.
+int64_t Engine::Impl::SelfId(const SearchQuery& q, const SearchOptions& o) const {
+  if (!o.exclude_query || (q.id == 0 && q.indexed_path.empty())) return 0;
+  if (q.id) return q.id;
+  auto r = catalog->Find(fs::absolute(q.indexed_path).lexically_normal().string());
+  return r.ok() && *r ? (*r)->id : 0;
+}
+
+// What every search checks before it embeds anything: k, expand, and the filter against the collection's schema.
+static Status CheckSearchOptions(const SearchOptions& o, const Collection& coll) {
   if (o.k < 1) return Status::InvalidArgument("k must be at least 1, got " + std::to_string(o.k));
-  DOPPEL_ASSIGN_OR_RETURN(std::string name, ResolveModelName(name_or_default));
-  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
+  if (o.expand < 0 || o.expand > 100) return Status::InvalidArgument("expand must be in 0..100");
   // A bad filter is refused before any image is decoded or embedded.
   if (o.filter.find_first_not_of(" \t\r\n") != std::string::npos) {
-    DOPPEL_RETURN_IF_ERROR(ParseFilter(o.filter, coll->schema()).status());
+    DOPPEL_RETURN_IF_ERROR(ParseFilter(o.filter, coll.schema()).status());
   }
+  return Status::OK();
+}
+
+Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string& name_or_default,
+                                        const SearchOptions& o) {
+  DOPPEL_ASSIGN_OR_RETURN(std::string name, ResolveModelName(name_or_default));
+  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
+  DOPPEL_RETURN_IF_ERROR(CheckSearchOptions(o, *coll));
   DOPPEL_ASSIGN_OR_RETURN(std::vector<float> v, QueryVector(q, name));
-  int64_t self = 0;
-  if (o.exclude_query && (q.id != 0 || !q.indexed_path.empty())) {
-    if (q.id) {
-      self = q.id;
-    } else {
-      auto r = impl_->catalog->Find(fs::absolute(q.indexed_path).lexically_normal().string());
-      if (r.ok() && *r) self = (*r)->id;
-    }
-  }
-  if (o.expand < 0 || o.expand > 100) return Status::InvalidArgument("expand must be in 0..100");
+  const int64_t self = impl_->SelfId(q, o);
   if (o.expand > 0) {
     DOPPEL_ASSIGN_OR_RETURN(v, ExpandQuery(coll.get(), v, o, self));
   }
+  return impl_->SearchVector(coll.get(), v, self, o);
+}
+
+Result<std::vector<Hit>> Engine::Impl::SearchVector(Collection* coll, const std::vector<float>& v, int64_t self,
+                                                    const SearchOptions& o) {
   SearchRequest req;
   req.queries = v;
   req.k = o.k + (self ? 1 : 0);
@@ -153,7 +164,7 @@ Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string&
     ids.push_back(h.id);
     hits.push_back(std::move(x));
   }
-  DOPPEL_ASSIGN_OR_RETURN(auto paths, impl_->catalog->PathsOfMany(ids));
+  DOPPEL_ASSIGN_OR_RETURN(auto paths, catalog->PathsOfMany(ids));
   std::vector<Hit> out;
   for (auto& h : hits) {
     auto& ps = paths[h.id];
@@ -171,6 +182,81 @@ Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string&
           copy.path = p;
           out.push_back(std::move(copy));
         }
+    }
+  }
+  for (size_t i = 0; i < out.size(); ++i) out[i].rank = static_cast<int>(i + 1);
+  return out;
+}
+
+Result<std::vector<Hit>> Engine::SearchFused(const SearchQuery& q, const std::vector<std::string>& names,
+                                             const SearchOptions& o) {
+  if (names.size() < 2) return Status::InvalidArgument("a fused search needs at least two models");
+  for (size_t i = 0; i < names.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (names[i] == names[j]) return Status::InvalidArgument("model '" + names[i] + "' named twice");
+  std::vector<std::shared_ptr<Collection>> colls;
+  for (const auto& n : names) {
+    DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<const OnnxModel> m, LoadModel(n));
+    if (!m->spec().normalize)
+      return Status::InvalidArgument("model '" + n + "' does not L2-normalise its vectors: it cannot be fused");
+    DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, impl_->store->GetCollection(n));
+    if (c->schema().vector_type != VectorType::kFloat32)
+      return Status::InvalidArgument("collection '" + n + "' does not hold float vectors");
+    DOPPEL_RETURN_IF_ERROR(CheckSearchOptions(o, *c));
+    colls.push_back(std::move(c));
+  }
+  const int64_t self = impl_->SelfId(q, o);
+  // Candidates: each model's nearest `pool` pictures (one row per picture).
+  SearchOptions each = o;
+  each.k = std::max(4 * o.k, kFusedPool);
+  each.collapse_duplicates = true;
+  std::vector<std::vector<float>> qv;
+  std::vector<int64_t> ids;
+  std::unordered_map<int64_t, Hit> first_seen;
+  for (size_t m = 0; m < names.size(); ++m) {
+    DOPPEL_ASSIGN_OR_RETURN(std::vector<float> v, QueryVector(q, names[m]));
+    if (o.expand > 0) {
+      DOPPEL_ASSIGN_OR_RETURN(v, ExpandQuery(colls[m].get(), v, o, self));
+    }
+    DOPPEL_ASSIGN_OR_RETURN(std::vector<Hit> hits, impl_->SearchVector(colls[m].get(), v, self, each));
+    for (auto& h : hits)
+      if (first_seen.emplace(h.id, h).second) ids.push_back(h.id);
+    qv.push_back(std::move(v));
+  }
+  // Score = the inner product of the concatenated unit vectors / sqrt(models): the mean of each model's cosine
+  // similarity. A candidate some model has not embedded (yet) has no fused vector and is left out.
+  std::unordered_map<int64_t, double> score;
+  std::unordered_map<int64_t, int> models_with;
+  for (size_t m = 0; m < names.size(); ++m) {
+    DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> es, colls[m]->Get(ids, {"vector"}));
+    for (const auto& e : es) {
+      if (e.vector.size() != qv[m].size()) continue;
+      double ip = 0;
+      for (size_t i = 0; i < e.vector.size(); ++i) ip += double(qv[m][i]) * e.vector[i];
+      score[e.id] += ip / double(names.size());
+      ++models_with[e.id];
+    }
+  }
+  std::vector<int64_t> ranked;
+  for (int64_t id : ids)
+    if (models_with[id] == int(names.size())) ranked.push_back(id);
+  std::stable_sort(ranked.begin(), ranked.end(), [&](int64_t a, int64_t b) { return score[a] > score[b]; });
+  std::vector<Hit> out;
+  for (int64_t id : ranked) {
+    if (int(out.size()) >= o.k) break;
+    Hit h = std::move(first_seen[id]);
+    h.distance = float(2.0 - 2.0 * score[id]);  // squared L2 of the concatenation, scaled to unit length
+    if (o.collapse_duplicates) {
+      out.push_back(std::move(h));
+      continue;
+    }
+    std::vector<std::string> more = std::move(h.other_paths);
+    h.other_paths.clear();
+    out.push_back(h);
+    for (auto& p : more) {
+      Hit copy = h;
+      copy.path = std::move(p);
+      out.push_back(std::move(copy));
     }
   }
   for (size_t i = 0; i < out.size(); ++i) out[i].rank = static_cast<int>(i + 1);

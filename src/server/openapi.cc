@@ -24,7 +24,11 @@ json QueryBody() {
                 {"offset", {{"type", "integer"}, {"minimum", 0}, {"maximum", 10000},
                             {"description", "search: hits to skip (paging); the answer's 'more' says if more follow"}}},
                 {"model", {{"type", "string"}}},
-                {"models", {{"type", "string"}, {"description", "compare: comma-separated model names"}}},
+                {"models", {{"type", "string"},
+                            {"description", "compare: comma-separated model names; search: two or more models searched "
+                                            "as one (fused: their normalised vectors concatenated)"}}},
+                {"profile", {{"type", "string"}, {"enum", {"fast", "quality"}},
+                             {"description", "search: fast (one model) or quality (the built-in models fused)"}}},
                 {"filter", {{"type", "string"}}},
                 {"id", {{"type", "integer"}, {"description", "query by an indexed picture instead of an image"}}},
                 {"expand", {{"type", "integer"}, {"minimum", 0}, {"maximum", 10},

@@ -100,6 +100,7 @@ struct HttpServer::Impl {
     SearchOptions options;
     std::string model;
     std::string models;
+    std::string profile;  // search: fast | quality (api::SearchModels)
     int offset = 0;  // hits to skip (paging): the search asks for offset + k and answers the last k
   };
   Status ParseQuery(const httplib::Request& req, Parsed* p) {
@@ -111,7 +112,7 @@ struct HttpServer::Impl {
         if (name == "image") {
           p->input.upload = part.content;
           p->input.upload_name = UploadLabel(part.filename);
-        } else if (name == "k" || name == "offset" || name == "model" || name == "models" || name == "filter" ||
+        } else if (name == "k" || name == "offset" || name == "model" || name == "models" || name == "profile" || name == "filter" ||
                    name == "id" || name == "expand") {
           fields[name] = part.content;
         } else {
@@ -122,9 +123,10 @@ struct HttpServer::Impl {
       json j = json::parse(req.body, nullptr, false);
       if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("the body is not a JSON object");
       for (const auto& [k, v] : j.items()) {
-        if (k != "k" && k != "offset" && k != "model" && k != "models" && k != "filter" && k != "id" && k != "expand")
+        if (k != "k" && k != "offset" && k != "model" && k != "models" && k != "profile" && k != "filter" &&
+            k != "id" && k != "expand")
           return Status::InvalidArgument("unknown field '" + k.substr(0, 64) +
-                                         "' (fields: id, k, offset, model, models, filter, expand)");
+                                         "' (fields: id, k, offset, model, models, profile, filter, expand)");
         if (v.is_string()) fields[k] = v.get<std::string>();
         else if (v.is_number_integer()) fields[k] = std::to_string(v.get<int64_t>());
         else return Status::InvalidArgument("field '" + k + "' must be a string or an integer");
@@ -162,6 +164,7 @@ struct HttpServer::Impl {
     if (fields.count("filter")) p->options.filter = fields["filter"];
     if (fields.count("model")) p->model = fields["model"];
     if (fields.count("models")) p->models = fields["models"];
+    if (fields.count("profile")) p->profile = fields["profile"];
     DOPPEL_ASSIGN_OR_RETURN(p->query, api::BuildQuery(p->input, api::Caller::kRemote));
     return Status::OK();
   }
@@ -194,24 +197,32 @@ struct HttpServer::Impl {
     Parsed p;
     Status st = ParseQuery(req, &p);
     if (!st.ok()) return Fail(res, st);
-    auto name = engine->ResolveModelName(p.model);
-    if (!name.ok()) return Fail(res, name.status());
-    auto entry = engine->GetModel(*name);
-    if (!entry.ok()) return Fail(res, entry.status());
+    auto names = api::SearchModels(*engine, p.model, p.models, p.profile);
+    if (!names.ok()) return Fail(res, names.status());
+    const std::string label = api::ModelsLabel(*names);
+    // A fused search's distance is a squared L2 distance of unit vectors (the concatenations): scored as L2.
+    std::string metric = "L2", fingerprint;
+    if (names->size() == 1) {
+      auto entry = engine->GetModel(label);
+      if (!entry.ok()) return Fail(res, entry.status());
+      metric = entry->metric;
+      fingerprint = entry->fingerprint;
+    }
     if (!TakeEmbedSlot(p, res)) return;
     const auto t0 = Clock::now();
     SearchOptions wide = p.options;
     wide.k = p.options.k + p.offset;
-    auto hits = engine->Search(p.query, *name, wide);
+    auto hits = api::SearchWith(*engine, p.query, *names, wide);
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     if (!p.input.upload.empty()) {
       embeds->release();
-      if (hits.ok()) metrics.Embed(*name, secs);
+      if (hits.ok()) metrics.Embed(label, secs);
     }
     if (!hits.ok()) return Fail(res, hits.status());
-    json j{{"model", *name}, {"fingerprint", entry->fingerprint}, {"took_ms", secs * 1000},
+    json j{{"model", label}, {"models", *names}, {"took_ms", secs * 1000},
            {"offset", p.offset}, {"k", p.options.k}, {"hits", json::array()}};
-    for (size_t i = static_cast<size_t>(p.offset); i < hits->size(); ++i) j["hits"].push_back(HitJson((*hits)[i], entry->metric));
+    if (names->size() == 1) j["fingerprint"] = fingerprint;
+    for (size_t i = static_cast<size_t>(p.offset); i < hits->size(); ++i) j["hits"].push_back(HitJson((*hits)[i], metric));
     // More may follow when the search filled every place it asked for.
     j["more"] = static_cast<int64_t>(hits->size()) == int64_t(wide.k) && int64_t(wide.k) < kMaxOffset + options.max_k;
     res.set_content(j.dump(), kJson);

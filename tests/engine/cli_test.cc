@@ -391,6 +391,12 @@ TEST_F(CliTest, BadRequestsGiveClearErrors) {
   EXPECT_EQ(badfilter.exit_code, 2) << badfilter.out;
   EXPECT_NE(badfilter.out.find("InvalidArgument: filter 'width >>> 3'"), std::string::npos) << badfilter.out;
   EXPECT_NE(badfilter.out.find("at offset"), std::string::npos) << badfilter.out;
+  auto quality = RunCommand(Doppel() + " search --id 5 --profile quality --data " + data_ + " 2>&1");
+  EXPECT_EQ(quality.exit_code, 2);
+  EXPECT_NE(quality.out.find("doppel model add-builtin mobilenet_v2 inception_v3"), std::string::npos) << quality.out;
+  auto both = RunCommand(Doppel() + " search --id 5 --model m --models m,m --data " + data_ + " 2>&1");
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_NE(both.out.find("not both"), std::string::npos) << both.out;
   auto badfield = RunCommand(Doppel() + " search --id 5 --filter \"colour == 'red'\" --data " + data_ + " 2>&1");
   EXPECT_EQ(badfield.exit_code, 2);
   EXPECT_NE(badfield.out.find("colour"), std::string::npos) << badfield.out;

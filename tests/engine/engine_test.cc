@@ -210,6 +210,80 @@ TEST_F(EngineTest, QueryExpansionIsTheQueryBlendedWithItsNeighbours) {
   EXPECT_EQ(e->Search(q, "m", expand).status().code(), Status::Code::kInvalidArgument);
 }
 
+// The quality profile: several models searched as one. Its ranking is that of the models' unit vectors
+// concatenated (the mean of their cosine similarities), checked here by brute force over every picture; a picture
+// one model lacks is left out; the profile resolves to the built-in models by name and says what is missing.
+TEST_F(EngineTest, FusedSearchRanksByTheConcatenatedVectors) {
+  auto photos = testing::SamplePhotos(6);
+  auto files = testing::WriteCopies(photos, dir_.file("imgs"), "p", 2);
+  auto e = Open();
+  // Random models under the built-ins' names (the profile goes by name).
+  Add(*e, "mobilenet_v2");
+  EXPECT_EQ(api::SearchModels(*e, "", "", "quality").status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(api::SearchModels(*e, "", "", "quality").status().message().find("add-builtin inception_v3"),
+            std::string::npos);
+  testing::WriteRandomModel(dir_.file("b.onnx"), 2);
+  ASSERT_TRUE(e->AddModel("inception_v3", dir_.file("b.onnx"), testing::RandomModelSpec()).ok());
+  ASSERT_TRUE(e->Index({dir_.file("imgs")}, IndexOptions()).ok());
+  // One more picture, indexed by the first model only: it has no fused vector.
+  fs::create_directories(dir_.file("extra"));
+  const std::vector<std::string> extra = {dir_.file("extra/x.jpg")};
+  testing::WriteEditedCopy(photos[3], extra[0], 0.6);
+  IndexOptions only_first;
+  only_first.models = {"mobilenet_v2"};
+  ASSERT_TRUE(e->Index({dir_.file("extra")}, only_first).ok());
+
+  auto names = api::SearchModels(*e, "", "", "quality");
+  ASSERT_TRUE(names.ok()) << names.status().ToString();
+  EXPECT_EQ(*names, (std::vector<std::string>{"mobilenet_v2", "inception_v3"}));
+  EXPECT_EQ(api::SearchModels(*e, "", "", "best").status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(*api::SearchModels(*e, "", "", ""), std::vector<std::string>{"mobilenet_v2"});
+
+  SearchQuery q;
+  q.image_file = photos[3];
+  SearchOptions o;
+  o.k = 5;
+  auto fused = e->SearchFused(q, *names, o);
+  ASSERT_TRUE(fused.ok()) << fused.status().ToString();
+  ASSERT_EQ(fused->size(), 5u);
+  // Brute force: every picture's vectors in both models, against the query's.
+  std::vector<std::vector<float>> qv;
+  for (const auto& n : *names) qv.push_back(*e->QueryVector(q, n));
+  std::vector<std::pair<double, int64_t>> all;
+  for (const auto& f : files) {
+    const int64_t id = testing::FileContentId(f);
+    double mean = 0;
+    for (size_t m = 0; m < names->size(); ++m) {
+      SearchQuery by_id;
+      by_id.id = id;
+      auto v = e->QueryVector(by_id, (*names)[m]);
+      ASSERT_TRUE(v.ok());
+      double ip = 0;
+      for (size_t t = 0; t < v->size(); ++t) ip += double(qv[m][t]) * (*v)[t];
+      mean += ip / double(names->size());
+    }
+    all.emplace_back(mean, id);
+  }
+  std::sort(all.rbegin(), all.rend());
+  for (size_t i = 0; i < fused->size(); ++i) {
+    EXPECT_EQ((*fused)[i].id, all[i].second) << "rank " << i;
+    EXPECT_NEAR((*fused)[i].distance, 2.0 - 2.0 * all[i].first, 1e-4);
+    EXPECT_EQ((*fused)[i].rank, int(i + 1));
+    EXPECT_NE((*fused)[i].id, testing::FileContentId(extra[0])) << "not embedded by every model";
+  }
+  // The extra picture is the first model's best hit, yet not a fused one.
+  auto single = e->Search(q, "mobilenet_v2", o);
+  ASSERT_TRUE(single.ok());
+  bool extra_found = false;
+  for (const auto& h : *single) extra_found |= h.id == testing::FileContentId(extra[0]);
+  EXPECT_TRUE(extra_found);
+  // Errors.
+  EXPECT_EQ(e->SearchFused(q, {"mobilenet_v2"}, o).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(e->SearchFused(q, {"mobilenet_v2", "mobilenet_v2"}, o).status().code(), Status::Code::kInvalidArgument);
+  o.filter = "no_such_field == 1";
+  EXPECT_EQ(e->SearchFused(q, *names, o).status().code(), Status::Code::kInvalidArgument);
+}
+
 TEST_F(EngineTest, UploadsAreNeverOpenedAsPaths) {
   auto photos = testing::SamplePhotos(3);
   auto files = testing::WriteCopies(photos, dir_.file("imgs"), "p", 1);

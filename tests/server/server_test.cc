@@ -397,6 +397,27 @@ TEST_F(ServerTest, SearchByUploadRawBodyAndIdAndCompare) {
   EXPECT_GE(c["overlap"].get<double>(), 1.0 / 3) << "both find the query picture itself";
   EXPECT_LE(c["overlap"].get<double>(), 1.0);
   EXPECT_EQ(c["fused"][0]["path"], photos_[5]) << "rank fusion puts the picture both rank first first";
+
+  // Two models searched as one (the vectors concatenated); the quality profile needs the built-in models.
+  auto fused = client_->Post("/api/v1/search", json{{"id", ids_[2]}, {"k", 3}, {"models", "m,n"}}.dump(),
+                             "application/json");
+  ASSERT_TRUE(fused);
+  ASSERT_EQ(fused->status, 200) << fused->body;
+  json fj = json::parse(fused->body);
+  EXPECT_EQ(fj["model"], "m+n");
+  EXPECT_EQ(fj["models"], json::array({"m", "n"}));
+  ASSERT_EQ(fj["hits"].size(), 3u);
+  EXPECT_EQ(fj["hits"][0]["id"], ids_[2]);
+  EXPECT_NEAR(fj["hits"][0]["score"].get<double>(), 1.0, 1e-4);
+  auto quality = client_->Post("/api/v1/search", json{{"id", ids_[2]}, {"profile", "quality"}}.dump(),
+                               "application/json");
+  ASSERT_TRUE(quality);
+  EXPECT_EQ(quality->status, 409) << quality->body;
+  EXPECT_NE(quality->body.find("add-builtin"), std::string::npos) << quality->body;
+  auto unknown = client_->Post("/api/v1/search", json{{"id", ids_[2]}, {"profile", "best"}}.dump(),
+                               "application/json");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 400) << unknown->body;
 }
 
 TEST_F(ServerTest, EveryErrorClassIsJsonWithAStableCode) {

@@ -77,6 +77,8 @@ struct SearchArgs {
   std::string tier = "similar";
   int radius = kNearCopyRadius;
   std::string model;
+  std::string models;   // fused
+  std::string profile;  // fast | quality
   int k = 10;
   std::string filter;
   bool no_collapse = false;
@@ -112,8 +114,9 @@ int RunSearch(const SearchArgs& a) {
                   m.hit.path.c_str());
     return 0;
   }
-  auto model = (*engine)->ResolveModelName(a.model);
-  if (!model.ok()) return Fail("search", model.status());
+  auto names = api::SearchModels(**engine, a.model, a.models, a.profile);
+  if (!names.ok()) return Fail("search", names.status());
+  const std::string label = api::ModelsLabel(*names);
   SearchOptions o;
   o.k = a.k;
   o.filter = a.filter;
@@ -121,13 +124,14 @@ int RunSearch(const SearchArgs& a) {
   o.ef = a.ef;
   o.expand = a.expand;
   o.exclude_query = false;
-  auto hits = (*engine)->Search(*q, *model, o);
+  auto hits = api::SearchWith(**engine, *q, *names, o);
   if (!hits.ok()) return Fail("search", hits.status());
   if (a.json) {
-    std::cout << api::SearchJson(*model, *hits).dump(2) << "\n";
+    std::cout << api::SearchJson(label, *hits).dump(2) << "\n";
     return 0;
   }
-  std::printf("%-4s %-10s %-20s %s   (model %s)\n", "rank", "distance", "id", "path", model->c_str());
+  std::printf("%-4s %-10s %-20s %s   (model %s%s)\n", "rank", "distance", "id", "path", label.c_str(),
+              names->size() > 1 ? ", fused: squared L2 of the concatenated unit vectors" : "");
   for (const auto& h : *hits) {
     std::printf("%-4d %-10.4f %-20lld %s", h.rank, h.distance, (long long)h.id, h.path.c_str());
     if (!h.other_paths.empty()) std::printf("  (+%zu other path%s)", h.other_paths.size(), h.other_paths.size() > 1 ? "s" : "");
@@ -220,6 +224,11 @@ void RegisterSearch(CLI::App& app, Action* action) {
   sa->engine.Add(search);
   sa->query.Add(search);
   search->add_option("--model,-m", sa->model, "model (default: the data directory's default model)");
+  search->add_option("--models", sa->models,
+                     "comma-separated models searched as one (their normalised vectors concatenated)");
+  search->add_option("--profile", sa->profile,
+                     "fast (one model, the default) or quality (the built-in models fused: better rankings, one "
+                     "embedding and search per model)");
   search->add_option("--tier", sa->tier,
                      "similar (the model, default), near-copy (rotated, mirrored, recompressed copies by perceptual "
                      "hash) or exact (the same pixels)");

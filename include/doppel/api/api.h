@@ -59,6 +59,21 @@ struct QueryInput {
 // InvalidArgument naming what is wrong: none or several kinds given, an image file from a remote caller, a bad id.
 Result<SearchQuery> BuildQuery(const QueryInput& input, Caller caller);
 
+// ---------------------------------------------------------------- search profiles
+
+// The models a similarity search runs on. `models` (a comma-separated list), when given, wins: one model is a plain
+// search, two or more are fused (Engine::SearchFused). Else the profile: "" or "fast" = `model` (or the default
+// model) alone; "quality" = the registered built-in models fused (BENCHMARKS.md: better than either alone on every
+// labelled set, at the cost of one embedding and one search per model). InvalidArgument for an unknown profile;
+// FailedPrecondition when "quality" finds fewer than two built-in models, naming the command that adds them.
+Result<std::vector<std::string>> SearchModels(Engine& engine, const std::string& model, const std::string& models,
+                                              const std::string& profile);
+// Engine::Search for one model, Engine::SearchFused for several.
+Result<std::vector<Hit>> SearchWith(Engine& engine, const SearchQuery& query, const std::vector<std::string>& models,
+                                    const SearchOptions& options);
+// The label of a search's models in output ("a" or "a+b").
+std::string ModelsLabel(const std::vector<std::string>& models);
+
 // "a,b,,c" -> {"a", "b", "c"}: the comma-separated lists front ends take (model names, keeper rules).
 std::vector<std::string> SplitList(const std::string& text);
 
