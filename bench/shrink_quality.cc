@@ -4,7 +4,9 @@
 // and searches decode). Per set and model: P@5, mAP and copy R@1 (95% bootstrap intervals), the changes, the share of
 // pictures decoded at 1/2, 1/4, 1/8, and the time to decode + embed the set (the speed gain).
 //
-//   build/bin/bench_shrink_quality [--per-class N] [--copies N] [--models A,B] [--threads N] [--out BENCHMARKS.md]
+//   build/bin/bench_shrink_quality [--per-class N] [--copies N] [--views N] [--models A,B] [--threads N]
+//                                  [--out BENCHMARKS.md]
+// --views: cuts of each wallpaper (6).
 //
 // Two copy-detection measures:
 // - "eval copy R@1" is `doppel eval`'s: the edits (crop, rescale, JPEG q15, colour) are applied to the DECODED pixels
@@ -82,7 +84,7 @@ struct CopyFile {
   size_t edit;
   std::string path;
 };
-std::vector<CopyFile> MakeCopyFiles(const LabelledSet& set, int copies, const fs::path& dir) {
+std::vector<CopyFile> MakeCopyFiles(const LabelledSet& set, int copies, const fs::path& dir, int threads) {
   std::vector<CopyFile> out;
   const size_t n = set.images.size(), want = std::min<size_t>(copies, n);
   const auto edits = CopyEditNames();
@@ -113,7 +115,7 @@ std::vector<CopyFile> MakeCopyFiles(const LabelledSet& set, int copies, const fs
     }
   };
   std::vector<std::thread> ts;
-  for (unsigned t = 0; t < std::max(1u, std::thread::hardware_concurrency()); ++t) ts.emplace_back(worker);
+  for (int t = 0; t < std::max(1, threads); ++t) ts.emplace_back(worker);
   for (auto& t : ts) t.join();
   return out;
 }
@@ -229,18 +231,20 @@ std::string Scales(const Run& r, int total) {
 }
 
 int Main(int argc, char** argv) {
-  int per = 12, copies = 100, threads = std::max(1u, std::thread::hardware_concurrency());
+  int per = 12, copies = 100, views = 6, threads = std::max(1u, std::thread::hardware_concurrency());
   std::string models_arg = "mobilenet_v2,inception_v3", out = "BENCHMARKS.md";
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     if (k == "--per-class" && i + 1 < argc) per = std::stoi(argv[++i]);
     else if (k == "--copies" && i + 1 < argc) copies = std::stoi(argv[++i]);
+    else if (k == "--views" && i + 1 < argc) views = std::stoi(argv[++i]);
     else if (k == "--models" && i + 1 < argc) models_arg = argv[++i];
     else if (k == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
     else if (k == "--out" && i + 1 < argc) out = argv[++i];
     else {
       std::fprintf(stderr,
-                   "usage: bench_shrink_quality [--per-class N] [--copies N] [--models A,B] [--threads N] [--out FILE]\n");
+                   "usage: bench_shrink_quality [--per-class N] [--copies N] [--views N] [--models A,B] [--threads N] "
+                   "[--out FILE]\n");
       return 2;
     }
   }
@@ -268,8 +272,9 @@ int Main(int argc, char** argv) {
     return true;
   };
   const std::string stamp = "v1 per " + std::to_string(per);
-  if (built(tmp / "wallpapers", stamp, [&] { return MakeWallpapers(tmp / "wallpapers", 6); }))
-    sets.emplace_back("wallpaper photos (mate-backgrounds + gnome-backgrounds; class = picture, 6 cuts each)",
+  if (built(tmp / "wallpapers", "v1 views " + std::to_string(views), [&] { return MakeWallpapers(tmp / "wallpapers", views); }))
+    sets.emplace_back("wallpaper photos (mate-backgrounds + gnome-backgrounds; class = picture, " +
+                          std::to_string(views) + " cuts each)",
                       tmp / "wallpapers");
   else
     notes.push_back("neither mate-backgrounds nor gnome-backgrounds is installed (`apt-get install "
@@ -290,7 +295,8 @@ int Main(int argc, char** argv) {
   report.Say("## Shrink-on-load and retrieval quality (issue 15)");
   report.Say("");
   report.Say("Command: `build/bin/bench_shrink_quality --per-class " + std::to_string(per) + " --copies " +
-             std::to_string(copies) + " --threads " + std::to_string(threads) + "`, " + Today() + ", " +
+             std::to_string(copies) + (views != 6 ? " --views " + std::to_string(views) : std::string()) +
+             (model_names.size() != 2 ? " --models " + models_arg : std::string()) + " --threads " + std::to_string(threads) + "`, " + Today() + ", " +
              MachineDescription() + ". Each built-in model with its spec without shrink-on-load (full) and the same "
              "spec with `\"shrink_on_load\": true` (shrink; the same ONNX model). Every picture queries all others (exact "
              "inner product). eval copy R@1: `doppel eval`'s copy detection (100 originals x crop 70% / rescale 40% / "
@@ -320,7 +326,7 @@ int Main(int argc, char** argv) {
     }
     std::printf("%s: making the copy files...\n", label.c_str());
     std::fflush(stdout);
-    const auto copy_files = MakeCopyFiles(*set, copies, dir.string() + "-copies");
+    const auto copy_files = MakeCopyFiles(*set, copies, dir.string() + "-copies", threads);
     report.Say("");
     report.Sayf("**%s**: %zu pictures, %zu classes, shorter side >= %d px, %d with the longer side >= 3000 px; "
                 "%zu copy files.",
