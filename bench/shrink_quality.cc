@@ -6,7 +6,7 @@
 //
 //   build/bin/bench_shrink_quality [--per-class N] [--copies N] [--views N] [--models A,B] [--threads N]
 //                                  [--out BENCHMARKS.md]
-// --views: cuts of each wallpaper (6).
+// --views: cuts of each wallpaper (12).
 //
 // Two copy-detection measures:
 // - "eval copy R@1" is `doppel eval`'s: the edits (crop, rescale, JPEG q15, colour) are applied to the DECODED pixels
@@ -18,8 +18,8 @@
 // Both query the set's own pictures (decoded the same way).
 //
 // The sets (bench/labelled_sets.h): wallpaper photos (mate-backgrounds + gnome-backgrounds, one class per picture,
-// each cut 6 times and re-encoded), glyph renders (one class per letter, drawn at 640..3000 px), openclipart-png
-// scaled up. A third of each set's pictures are camera-size (3000..4000 px on the longer side).
+// each cut 12 times (--views) and re-encoded), glyph renders (one class per letter, drawn at 640..3000 px),
+// openclipart-png scaled up. A third of each set's pictures are camera-size (3000..4000 px on the longer side).
 #include <vips/vips.h>
 
 #include <atomic>
@@ -141,7 +141,8 @@ Run Measure(const LabelledSet& set, const std::vector<CopyFile>& copies, int cop
   };
   // The files are read once first (the page cache then holds them for both modes), and the pass is timed twice,
   // the faster counting: the machine is shared.
-  for (const auto& im : set.images) std::ifstream(im.path, std::ios::binary).ignore(std::numeric_limits<std::streamsize>::max());
+  for (const auto& im : set.images)
+    std::ifstream(im.path, std::ios::binary).ignore(std::numeric_limits<std::streamsize>::max());
   run.seconds = 1e30;
   for (int pass = 0; pass < 2; ++pass) {
     next = 0;
@@ -231,7 +232,7 @@ std::string Scales(const Run& r, int total) {
 }
 
 int Main(int argc, char** argv) {
-  int per = 12, copies = 100, views = 6, threads = std::max(1u, std::thread::hardware_concurrency());
+  int per = 12, copies = 100, views = 12, threads = std::max(1u, std::thread::hardware_concurrency());
   std::string models_arg = "mobilenet_v2,inception_v3", out = "BENCHMARKS.md";
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
@@ -272,7 +273,8 @@ int Main(int argc, char** argv) {
     return true;
   };
   const std::string stamp = "v1 per " + std::to_string(per);
-  if (built(tmp / "wallpapers", "v1 views " + std::to_string(views), [&] { return MakeWallpapers(tmp / "wallpapers", views); }))
+  if (built(tmp / "wallpapers", "v1 views " + std::to_string(views),
+            [&] { return MakeWallpapers(tmp / "wallpapers", views); }))
     sets.emplace_back("wallpaper photos (mate-backgrounds + gnome-backgrounds; class = picture, " +
                           std::to_string(views) + " cuts each)",
                       tmp / "wallpapers");
@@ -295,16 +297,20 @@ int Main(int argc, char** argv) {
   report.Say("## Shrink-on-load and retrieval quality (issue 15)");
   report.Say("");
   report.Say("Command: `build/bin/bench_shrink_quality --per-class " + std::to_string(per) + " --copies " +
-             std::to_string(copies) + (views != 6 ? " --views " + std::to_string(views) : std::string()) +
-             (model_names.size() != 2 ? " --models " + models_arg : std::string()) + " --threads " + std::to_string(threads) + "`, " + Today() + ", " +
+             std::to_string(copies) + (views != 12 ? " --views " + std::to_string(views) : std::string()) +
+             (model_names.size() != 2 ? " --models " + models_arg : std::string()) + " --threads " +
+             std::to_string(threads) + "`, " + Today() + ", " +
              MachineDescription() + ". Each built-in model with its spec without shrink-on-load (full) and the same "
-             "spec with `\"shrink_on_load\": true` (shrink; the same ONNX model). Every picture queries all others (exact "
+             "spec with `\"shrink_on_load\": true` (shrink; the same ONNX model). Every picture queries all others "
+             "(exact "
              "inner product). eval copy R@1: `doppel eval`'s copy detection (100 originals x crop 70% / rescale 40% / "
              "JPEG q15 / colour shift, the edits applied to the decoded pixels, so with shrink-on-load to the draft). "
              "file copy R@1: the same edits applied to the full-size picture and saved as JPEG files (q90; the JPEG "
              "edit q15), decoded as queries are (a copy is drafted at its own scale). Brackets: 95% bootstrap "
              "intervals over the queries. Time: decode + preprocess + embed of the set's pictures with " +
-             std::to_string(threads) + " threads, files in the page cache, the faster of two passes. Decoded at: the share of pictures per DCT scale.");
+             std::to_string(threads) +
+             " threads, files in the page cache, the faster of two passes. Decoded at: the share of pictures per DCT "
+             "scale.");
   // model -> per set: (mAP change, eval copy change, file copy change)
   std::map<std::string, std::vector<std::tuple<std::string, double, double, double>>> changes;
   std::map<std::string, std::pair<double, double>> time_total;  // model -> (full, shrink) seconds over all sets
