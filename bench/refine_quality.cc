@@ -20,83 +20,12 @@
 #include "doppel/keras/import.h"
 #include "doppel/model/onnx_model.h"
 #include "doppel/model/spec.h"
+#include "labelled_sets.h"
 #include "report.h"
 
 namespace doppel::bench {
 namespace {
 namespace fs = std::filesystem;
-
-// A labelled folder of symbolic links: DIR/<class>/<n>.png -> the files of each class (at most `per` by path).
-bool LinkClasses(const std::map<std::string, std::vector<fs::path>>& classes, const fs::path& dir, int per) {
-  fs::remove_all(dir);
-  for (const auto& [name, files] : classes) {
-    if (files.size() < 2) continue;
-    fs::create_directories(dir / name);
-    std::vector<fs::path> sorted = files;
-    std::sort(sorted.begin(), sorted.end());
-    for (size_t i = 0; i < sorted.size() && int(i) < per; ++i)
-      fs::create_symlink(sorted[i], dir / name / (std::to_string(i) + sorted[i].extension().string()));
-  }
-  return true;
-}
-
-// Adwaita's 48x48 PNG icons by context (the folder above each icon).
-bool MakeIcons(const fs::path& dir, int per) {
-  const fs::path root = "/usr/share/icons/Adwaita/48x48";
-  std::map<std::string, std::vector<fs::path>> classes;
-  std::error_code ec;
-  for (const auto& ctx : fs::directory_iterator(root, ec)) {
-    if (!ctx.is_directory() || ctx.path().filename() == "legacy") continue;
-    for (const auto& f : fs::directory_iterator(ctx.path(), ec))
-      if (f.path().extension() == ".png") classes[ctx.path().filename().string()].push_back(f.path());
-  }
-  return !classes.empty() && LinkClasses(classes, dir, per);
-}
-
-// One class per letter A..T, drawn in each of these fonts (fonts-dejavu and MathJax, as fontconfig names them), a
-// random ink on white, turned by up to 10 degrees.
-int MakeGlyphs(const fs::path& dir) {
-  const char* fonts[] = {"DejaVu Sans",         "DejaVu Sans Bold",       "DejaVu Sans Oblique",
-                         "DejaVu Sans Condensed", "DejaVu Sans Light",    "DejaVu Sans Mono",
-                         "DejaVu Sans Mono Bold", "DejaVu Serif",         "DejaVu Serif Bold",
-                         "DejaVu Serif Italic",   "DejaVu Serif Condensed", "DejaVu Math TeX Gyre",
-                         "MathJax_Main",          "MathJax_Main Bold",    "MathJax_Math Italic",
-                         "MathJax_SansSerif",     "MathJax_Typewriter",   "MathJax_Caligraphic",
-                         "MathJax_Fraktur",       "MathJax_Script"};
-  fs::remove_all(dir);
-  std::mt19937 rng(11);
-  int made = 0;
-  for (char c = 'A'; c <= 'T'; ++c) {
-    fs::create_directories(dir / std::string(1, c));
-    for (size_t f = 0; f < std::size(fonts); ++f) {
-      const std::string glyph(1, c), font = std::string(fonts[f]) + " 120";
-      VipsImage *text = nullptr, *mask3 = nullptr, *colour = nullptr, *turned = nullptr, *framed = nullptr;
-      // text: a one-band ink mask (0..255); colour = white where it is 0, the ink where it is 255.
-      bool ok = vips_text(&text, glyph.c_str(), "font", font.c_str(), "dpi", 72, nullptr) == 0 &&
-                vips_image_get_width(text) >= 8;
-      if (ok) {
-        VipsImage* m[3] = {text, text, text};
-        ok = vips_bandjoin(m, &mask3, 3, nullptr) == 0;
-      }
-      double a[3], b[3];
-      for (int k = 0; k < 3; ++k) a[k] = (double(rng() % 160) - 255) / 255.0, b[k] = 255;
-      if (ok) ok = vips_linear(mask3, &colour, a, b, 3, "uchar", TRUE, nullptr) == 0;
-      if (ok)
-        ok = vips_rotate(colour, &turned, double(int(rng() % 21) - 10), "background",
-                         vips_array_double_newv(3, 255.0, 255.0, 255.0), nullptr) == 0;
-      if (ok) {
-        const int w = vips_image_get_width(turned), h = vips_image_get_height(turned), side = std::max(w, h) + 24;
-        ok = vips_embed(turned, &framed, (side - w) / 2, (side - h) / 2, side, side, "extend", VIPS_EXTEND_WHITE,
-                        nullptr) == 0;
-      }
-      if (ok && vips_pngsave(framed, (dir / std::string(1, c) / (std::to_string(f) + ".png")).c_str(), nullptr) == 0)
-        ++made;
-      for (VipsImage* x : {text, mask3, colour, turned, framed})
-        if (x) g_object_unref(x);
-    }
-  }
-  return made;
-}
 
 int Main(int argc, char** argv) {
   int per = 30;
@@ -157,13 +86,7 @@ int Main(int argc, char** argv) {
 
   std::vector<std::pair<std::string, fs::path>> sets;
   std::vector<std::string> notes;
-  if (fs::is_directory("/usr/share/openclipart/png")) {
-    std::map<std::string, std::vector<fs::path>> classes;
-    for (const auto& c : fs::directory_iterator("/usr/share/openclipart/png")) {
-      if (!c.is_directory()) continue;
-      for (const auto& f : fs::recursive_directory_iterator(c.path()))
-        if (f.path().extension() == ".png") classes[c.path().filename().string()].push_back(f.path());
-    }
+  if (auto classes = ClipartClasses(); !classes.empty()) {
     LinkClasses(classes, tmp / "clipart", per);
     sets.emplace_back("clip art (openclipart-png)", tmp / "clipart");
   } else {

@@ -89,6 +89,7 @@ std::string SidecarJson(const ConvertedModel& c, const KerasImportOptions& o) {
   if (spec_pools && o.pool == "gem") j["gem_p"] = o.gem_p;
   if (c.output_is_feature_map) j["output_layout"] = "nchw";
   j["normalize"] = true;
+  if (o.shrink_on_load) j["shrink_on_load"] = true;
   return j.dump(2) + "\n";
 }
 

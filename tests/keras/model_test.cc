@@ -192,9 +192,23 @@ TEST_F(KerasModelTest, TapWithPoolingInTheSidecar) {
   EXPECT_NEAR(spec["scale"].get<double>(), 1.0 / 255, 1e-9);
   EXPECT_EQ(spec["mean"], json::array({0.0, 0.0, 0.0}));
   EXPECT_EQ(spec["std"], json::array({1.0, 1.0, 1.0}));
+  EXPECT_FALSE(spec.contains("shrink_on_load")) << "off unless asked (the canonical spec, hence fingerprints, unchanged)";
   FloatTensor fm = ToNhwc(RunModel(r->model_bytes, r->input_name, Input(), {r->output_name})[0]);
   const Nhwc& want = ref["depthwise_relu"];
   for (size_t j = 0; j < want.v.size(); ++j) ASSERT_NEAR(fm.data[j], want.v[j], 2e-4f);
+}
+
+TEST_F(KerasModelTest, ShrinkOnLoadReachesTheSidecar) {
+  KerasImportOptions o;
+  o.shrink_on_load = true;
+  auto r = ConvertKeras(dir.path().string(), o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  json spec = json::parse(r->sidecar_json);
+  EXPECT_EQ(spec["shrink_on_load"], true);
+  o.preset = "keras-tf";  // a preset's sidecar carries it too
+  r = ConvertKeras(dir.path().string(), o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(json::parse(r->sidecar_json)["shrink_on_load"], true);
 }
 
 TEST_F(KerasModelTest, PoolingInTheGraph) {

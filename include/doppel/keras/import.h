@@ -45,6 +45,8 @@ struct KerasImportOptions {
   std::string channel_order = "rgb";
   std::string resize = "stretch";
   std::string interpolation = "bilinear";
+  // Written as the spec key "shrink_on_load" when true (JPEGs decoded at the smallest DCT scale the resize allows).
+  bool shrink_on_load = false;
 
   // Extra ModelProto metadata_props (provenance, licences); the importer adds its own "doppel.keras.*" entries.
   std::vector<std::pair<std::string, std::string>> metadata;
