@@ -16,6 +16,7 @@
 #include "doppel/engine/engine.h"
 #include "doppel/image/decode.h"
 #include "doppel/image/phash.h"
+#include "doppel/image/picture_hash.h"
 #include "report.h"
 
 namespace doppel::bench {
@@ -128,14 +129,14 @@ struct Hashed {
   std::array<PerceptualHash, 8> v;
 };
 
+// The near-copy record of a file, by the rule index jobs use (picture_hash.h).
 Result<Hashed> HashOf(const std::string& path) {
-  DecodeOptions d;
-  d.draft_width = d.draft_height = 64;
-  DOPPEL_ASSIGN_OR_RETURN(DecodedImage img, DecodeImageFile(path, d));
+  const DecodeOptions d;
+  DOPPEL_ASSIGN_OR_RETURN(PictureHashes r, HashPictureFile(path, d.max_file_bytes, d.max_pixels));
   Hashed h;
   h.path = path;
   h.stem = fs::path(path).stem().string();
-  DOPPEL_ASSIGN_OR_RETURN(h.v, ComputeDihedralHashes(img.rgb));
+  h.v = r.variants;
   return h;
 }
 

@@ -6,7 +6,8 @@
 // The collection holds N/2 photos; the job indexes N/2 more (640x480 JPEGs from bench/photos.h) with the engine's
 // defaults. Two kinds of query, one at a time from one client thread: by id (the stored vector, HNSW top 10: the
 // store's and catalog's locks are all it can wait on) and by image (decode + embed + search: it also shares the
-// CPU with the job's decoding and inference).
+// CPU with the job's decoding and inference). Then, idle, the quality profile (both built-ins fused:
+// Engine::SearchFused) against the default model alone.
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -86,7 +87,9 @@ int Main(int argc, char** argv) {
   }
 
   // One client issuing queries back to back until `n` are done or `until` says stop.
-  auto run = [&](bool by_image, int n, const std::function<bool()>& until, Latencies* lat) {
+  // `models`: empty = the default model; two or more = a fused search (the quality profile).
+  auto run = [&](bool by_image, int n, const std::function<bool()>& until, Latencies* lat,
+                 const std::vector<std::string>& models = {}) {
     std::mt19937 rng(by_image ? 7 : 3);
     SearchOptions so;
     so.k = 10;
@@ -95,7 +98,7 @@ int Main(int argc, char** argv) {
       if (by_image) q.image_file = first[rng() % first.size()];
       else q.id = ids[rng() % ids.size()];
       Stopwatch sw;
-      auto h = e.Search(q, "", so);
+      auto h = models.empty() ? e.Search(q, "", so) : e.SearchFused(q, models, so);
       lat->ms.push_back(sw.Seconds() * 1000);
       if (!h.ok() || h->size() != 10u) {
         std::fprintf(stderr, "search failed: %s\n", h.ok() ? "short" : h.status().ToString().c_str());
@@ -128,6 +131,23 @@ int Main(int argc, char** argv) {
     return 1;
   }
 
+  // The quality profile (issue 16): both built-ins fused, idle, against the default alone measured again now.
+  auto second_model = AddBuiltinModel(e, "inception_v3");
+  if (!second_model.ok()) {
+    std::fprintf(stderr, "%s\n", second_model.status().ToString().c_str());
+    return 1;
+  }
+  if (auto both = e.Index({(tmp / "a").string(), (tmp / "b").string()}, IndexOptions()); !both.ok()) {
+    std::fprintf(stderr, "%s\n", both.status().ToString().c_str());
+    return 1;
+  }
+  const std::vector<std::string> fused = {kBuiltinDefaultModel, "inception_v3"};
+  Latencies one_id, one_img, fused_id, fused_img;
+  run(false, queries * 3, never, &one_id);
+  run(false, queries * 3, never, &fused_id, fused);
+  run(true, queries / 3, never, &one_img);
+  run(true, queries / 3, never, &fused_img, fused);
+
   Section report;
   auto say = [&](const std::string& s) { report.Say(s); };
   say("## Search latency while indexing (issue 11)");
@@ -153,6 +173,21 @@ int Main(int argc, char** argv) {
   say("");
   report.Sayf("The job indexed %lld photos in %.1f s (%.1f img/s) while the client searched.",
               (long long)sum->counts.indexed, job_secs, sum->counts.indexed / job_secs);
+  say("");
+  report.Sayf("The quality profile (`doppel search --profile quality`: %s and inception_v3 fused, issue 16) on all %zu "
+              "photos, idle, against %s alone measured just before it:",
+              kBuiltinDefaultModel, photos.size(), kBuiltinDefaultModel);
+  say("");
+  say("| query | default p50 ms | default p99 ms | quality p50 ms | quality p99 ms | p50 ratio |");
+  say("|---|---|---|---|---|---|");
+  struct Pair {
+    const char* name;
+    Latencies* one;
+    Latencies* fused;
+  } pairs[] = {{"by id", &one_id, &fused_id}, {"by image", &one_img, &fused_img}};
+  for (auto& r : pairs)
+    report.Sayf("| %s | %.2f | %.2f | %.2f | %.2f | %.1fx |", r.name, r.one->P(0.5), r.one->P(0.99), r.fused->P(0.5),
+                r.fused->P(0.99), r.one->P(0.5) > 0 ? r.fused->P(0.5) / r.one->P(0.5) : 0.0);
   return report.Write(out, "search_latency") ? 0 : 1;
 }
 
