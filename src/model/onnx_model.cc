@@ -340,9 +340,31 @@ Result<std::shared_ptr<OnnxModel>> OnnxModel::Load(const std::string& path, cons
 Status OnnxModel::Run(const float* input, int n, std::vector<float>* out) const {
   out->assign(size_t(n) * dim_, 0.0f);
   int chunk = max_batch_ > 0 ? max_batch_ : n;
+  std::vector<float> mirrored, second;
   for (int i = 0; i < n; i += chunk) {
-    int k = std::min(chunk, n - i);
-    DOPPEL_RETURN_IF_ERROR(RunChunk(input + size_t(i) * input_floats(), k, out->data() + size_t(i) * dim_));
+    const int k = std::min(chunk, n - i);
+    const float* in = input + size_t(i) * input_floats();
+    float* o = out->data() + size_t(i) * dim_;
+    DOPPEL_RETURN_IF_ERROR(RunChunk(in, k, o));
+    if (!spec_.flip_pool) continue;
+    // Flip pooling: the same tensors mirrored left-right (the last spatial axis of each channel plane in NCHW; whole
+    // pixels within each row in NHWC), through the model, averaged in.
+    const PreprocessSpec& p = spec_.preprocess;
+    mirrored.assign(in, in + size_t(k) * input_floats());
+    const size_t rows = size_t(k) * (layout_ == Layout::kNCHW ? 3 : 1) * size_t(p.height);
+    const size_t px = layout_ == Layout::kNCHW ? 1 : 3, row = size_t(p.width) * px;
+    for (size_t r = 0; r < rows; ++r) {
+      float* line = mirrored.data() + r * row;
+      for (size_t a = 0, b = size_t(p.width) - 1; a < b; ++a, --b)
+        for (size_t c = 0; c < px; ++c) std::swap(line[a * px + c], line[b * px + c]);
+    }
+    second.assign(size_t(k) * dim_, 0.0f);
+    DOPPEL_RETURN_IF_ERROR(RunChunk(mirrored.data(), k, second.data()));
+    for (int j = 0; j < k; ++j) {
+      float* v = o + size_t(j) * dim_;
+      for (int d = 0; d < dim_; ++d) v[d] = 0.5f * (v[d] + second[size_t(j) * dim_ + d]);
+      if (spec_.normalize) L2Normalize(v, dim_);
+    }
   }
   return Status::OK();
 }

@@ -100,6 +100,7 @@ json ToJson(const ModelSpec& s) {
   j["gem_p"] = s.gem_p;
   j["output_layout"] = NameOf(kLayouts, s.output_layout);
   j["normalize"] = s.normalize;
+  if (s.flip_pool) j["flip_pool"] = true;  // only when on, as shrink_on_load
   return j;
 }
 
@@ -182,6 +183,9 @@ Result<ModelSpec> SpecFromJson(const std::string& json_text, const ModelSpec& ba
     else if (k == "normalize") {
       if (!v.is_boolean()) return Status::InvalidArgument("spec key 'normalize' must be true or false");
       s.normalize = v.get<bool>();
+    } else if (k == "flip_pool") {
+      if (!v.is_boolean()) return Status::InvalidArgument("spec key 'flip_pool' must be true or false");
+      s.flip_pool = v.get<bool>();
     } else {
       return Status::InvalidArgument("unknown spec key '" + k + "'");
     }

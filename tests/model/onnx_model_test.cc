@@ -10,6 +10,8 @@
 #include <random>
 
 #include "doppel/image/decode.h"
+#include "doppel/image/phash.h"
+#include "doppel/image/preprocess.h"
 #include "doppel/model/graph_edit.h"
 #include "doppel/modelgen/modelgen.h"
 #include "support/test_util.h"
@@ -78,6 +80,42 @@ TEST(OnnxModel, KerasNhwcModelGivesUnitVectors) {
   auto w = (*m)->Embed(TestImage(100, 80, 2));
   ASSERT_TRUE(w.ok());
   EXPECT_GT(MaxAbsDiff(*v, *w), 1e-4) << "different images must give different vectors";
+}
+
+// Flip pooling (spec "flip_pool"): a picture and its mirror image get one vector, the normalised mean of the
+// plain vectors of both, in both layouts and through batches; it is part of the fingerprint.
+TEST(OnnxModel, FlipPoolingGivesMirrorImagesOneVector) {
+  testing::TempDir dir;
+  for (Form form : {Form::kKerasNhwc, Form::kZooNchw}) {
+    std::string path = Gen(dir, Arch::kResNet50, form);
+    ModelSpec plain_spec = Spec("keras-caffe");
+    ModelSpec flip_spec = plain_spec;
+    flip_spec.flip_pool = true;
+    auto plain = OnnxModel::Load(path, plain_spec);
+    auto flip = OnnxModel::Load(path, flip_spec);
+    ASSERT_TRUE(plain.ok() && flip.ok());
+    EXPECT_NE((*plain)->fingerprint(), (*flip)->fingerprint());
+    // 64 wide: the stretch to the 64x64 input copies pixels, so mirroring commutes with it exactly.
+    const ImageU8 img = TestImage(64, 64, 5);
+    const ImageU8 mirror = ApplyDihedral(img, Dihedral::kMirror);
+    auto a = (*plain)->Embed(img), b = (*plain)->Embed(mirror);
+    auto f = (*flip)->Embed(img), fm = (*flip)->Embed(mirror);
+    ASSERT_TRUE(a.ok() && b.ok() && f.ok() && fm.ok());
+    EXPECT_GT(MaxAbsDiff(*a, *b), 1e-3) << "the plain model tells the mirror image apart";
+    EXPECT_LT(MaxAbsDiff(*f, *fm), 1e-5) << "flip pooling does not";
+    std::vector<float> mean(a->size());
+    for (size_t i = 0; i < mean.size(); ++i) mean[i] = 0.5f * ((*a)[i] + (*b)[i]);
+    L2Normalize(mean.data(), int(mean.size()));
+    EXPECT_LT(MaxAbsDiff(*f, mean), 1e-5);
+    EXPECT_NEAR(Norm(*f), 1.0, 1e-5);
+    // A batch of two gives each its own flip-pooled vector.
+    std::vector<float> batch((*flip)->input_floats() * 2), out;
+    ASSERT_TRUE(Preprocess(img, (*flip)->spec().preprocess, (*flip)->input_layout(), batch.data()).ok());
+    ASSERT_TRUE(Preprocess(TestImage(64, 64, 6), (*flip)->spec().preprocess, (*flip)->input_layout(),
+                           batch.data() + (*flip)->input_floats()).ok());
+    ASSERT_TRUE((*flip)->Run(batch.data(), 2, &out).ok());
+    EXPECT_LT(MaxAbsDiff(std::vector<float>(out.begin(), out.begin() + (*flip)->dim()), *f), 1e-5);
+  }
 }
 
 TEST(OnnxModel, SameWeightsNhwcAndNchwGiveTheSameVector) {

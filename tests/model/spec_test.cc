@@ -63,6 +63,21 @@ TEST(ModelSpec, SidecarFileNextToTheModel) {
   EXPECT_NE(bad.status().message().find("net.doppel.json"), std::string::npos);
 }
 
+TEST(ModelSpec, FlipPoolRoundTripsAndIsInTheCanonicalFormOnlyWhenOn) {
+  ModelSpec off = *SpecFromPreset("keras-tf");
+  EXPECT_FALSE(off.flip_pool);
+  EXPECT_EQ(SpecToCanonicalJson(off).find("flip_pool"), std::string::npos);
+  auto on = SpecFromJson(R"({"preset": "keras-tf", "flip_pool": true})");
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_TRUE(on->flip_pool);
+  auto back = SpecFromJson(SpecToCanonicalJson(*on));
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->flip_pool);
+  auto bad = SpecFromJson(R"({"flip_pool": 1})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'flip_pool'"), std::string::npos);
+}
+
 TEST(ModelSpec, ShrinkOnLoadRoundTripsAndIsInTheCanonicalFormOnlyWhenOn) {
   ModelSpec off = *SpecFromPreset("keras-tf");
   EXPECT_FALSE(off.preprocess.shrink_on_load) << "off by default";

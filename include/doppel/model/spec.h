@@ -34,6 +34,12 @@ struct ModelSpec {
   // more channels than pixels per side), the input layout if equal.
   LayoutHint output_layout = LayoutHint::kAuto;
   bool normalize = true;  // L2-normalise the vector (doppel always does unless told otherwise)
+  // Flip pooling ("flip_pool"): the embedding is the mean of the vectors of the input tensor and of its left-right
+  // mirror (each normalised first when `normalize`), normalised again. Twice the inference per image; for pictures
+  // and their mirror images to match. Measured in BENCHMARKS.md ("Retrieval refinements": neutral on clip art and
+  // icons, worse on glyphs, whose mirror images are other shapes), so no built-in uses it. In the canonical spec only
+  // when on.
+  bool flip_pool = false;
 };
 
 // A spec from a preset name: keras-caffe, keras-tf, torch-imagenet, clip. The preset's pooling: none.
