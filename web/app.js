@@ -9,6 +9,9 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
+// The model choice that searches the built-in models as one (the API's profile "quality").
+const QUALITY = '@quality';
+const BUILTINS = ['mobilenet_v2', 'inception_v3'];
 
 const state = {
   status: null,      // GET /api/v1/status (server facts under .server)
@@ -119,6 +122,11 @@ async function loadStatus() {
   const saved = { model: localStorage.getItem('doppel.model'), model2: localStorage.getItem('doppel.model2') };
   fillSelect($('model'), names, names.includes(saved.model) ? saved.model : ms.default_model);
   fillSelect($('dups-model'), names, $('model').value);
+  // The quality profile, offered when both built-in models are registered (the server answers 409 otherwise).
+  if (BUILTINS.every((b) => names.includes(b))) {
+    $('model').append(el('option', { value: QUALITY, text: 'Quality: built-ins fused (slower)' }));
+    if (saved.model === QUALITY) $('model').value = QUALITY;
+  }
   const m2 = $('model2');
   m2.replaceChildren(el('option', { value: '', text: '(none)' }));
   for (const n of names) m2.append(el('option', { value: n, text: n }));
@@ -228,7 +236,10 @@ function hasFiles(e) { return e.dataTransfer && [...e.dataTransfer.types].includ
 // ------------------------------------------------------------------------------------------------ searching
 
 function perPage() { return Number($('per-page').value); }
-function sideBySide() { const b = $('model2').value; return b !== '' && b !== $('model').value; }
+function sideBySide() {
+  const a = $('model').value, b = $('model2').value;
+  return b !== '' && b !== a && a !== QUALITY;
+}
 
 async function runSearch() {
   const query = state.query;
@@ -241,7 +252,11 @@ async function runSearch() {
   const compare = sideBySide();
   const fields = { k };
   if (compare) fields.models = $('model').value + ',' + $('model2').value;
-  else { fields.model = $('model').value; fields.offset = state.page * k; }
+  else {
+    if ($('model').value === QUALITY) fields.profile = 'quality';
+    else fields.model = $('model').value;
+    fields.offset = state.page * k;
+  }
   if (filter) fields.filter = filter;
   const init = { method: 'POST' };
   if (query.kind === 'upload') {

@@ -216,6 +216,17 @@ try {
   await page.selectOption('#model2', '');
   await page.waitForSelector('.results:not(.sbs) .hit');
 
+  step = 'quality profile: the built-ins searched as one list, the query picture first';
+  await page.selectOption('#model', '@quality');
+  await page.waitForFunction(() => / · mobilenet_v2\+inception_v3 · /.test(document.getElementById('summary').textContent));
+  hits = await thumbnailsLoaded(page);
+  assert.equal(hits.length, 12);
+  assert.equal(basename(hits[0].path), 'leuvenB.jpg');
+  assert.ok(hits[0].distance < 1e-4, 'the query picture is at distance 0');
+  assert.ok(await page.isVisible('#pager'), 'one list, paged');
+  await page.selectOption('#model', 'mobilenet_v2');
+  await page.waitForFunction(() => / · mobilenet_v2 · /.test(document.getElementById('summary').textContent));
+
   step = 'filter box: only PNGs; a bad filter is explained and the server keeps serving';
   await page.fill('#filter', "format = 'png'");
   await page.press('#filter', 'Enter');
