@@ -142,15 +142,21 @@ std::vector<float> Tensor(const ImageU8& rgb, const OnnxModel& m) {
   return t;
 }
 
-TEST(Embedder, ShrinkOnLoadEqualsDecodingAtTheDraftScaleFirst) {
-  testing::TempDir dir;
+// A small random-weight ResNet50 (Keras NHWC form) with a size x size input, written into `dir`; its path.
+std::string WriteSmallResNet(const testing::TempDir& dir, int size) {
   modelgen::ModelGenOptions o;
   o.arch = modelgen::Arch::kResNet50;
   o.form = modelgen::Form::kKerasNhwc;
   o.width_multiplier = 0.125;
-  o.input_size = 64;
-  std::string path = dir.file(modelgen::DefaultFileName(o));
-  ASSERT_TRUE(modelgen::WriteModel(o, path).ok());
+  o.input_size = size;
+  std::string path = dir.file("resnet" + std::to_string(size) + ".onnx");
+  EXPECT_TRUE(modelgen::WriteModel(o, path).ok());
+  return path;
+}
+
+TEST(Embedder, ShrinkOnLoadEqualsDecodingAtTheDraftScaleFirst) {
+  testing::TempDir dir;
+  const std::string path = WriteSmallResNet(dir, 64);
   ModelSpec full_spec = *SpecFromPreset("keras-tf");
   ModelSpec shrink_spec = full_spec;
   shrink_spec.preprocess.shrink_on_load = true;
@@ -205,16 +211,8 @@ TEST(Embedder, ShrinkOnLoadEqualsDecodingAtTheDraftScaleFirst) {
 // from a decode of its own for other models; a source that does not ask gets none.
 TEST(Embedder, NearCopyRecordsShareTheDecodeOfAModelThatDecodesByTheRule) {
   testing::TempDir dir;
-  modelgen::ModelGenOptions o;
-  o.arch = modelgen::Arch::kResNet50;
-  o.form = modelgen::Form::kKerasNhwc;
-  o.width_multiplier = 0.125;
-  o.input_size = 224;
-  std::string path224 = dir.file("r224.onnx");
-  ASSERT_TRUE(modelgen::WriteModel(o, path224).ok());
-  o.input_size = 64;
-  std::string path64 = dir.file("r64.onnx");
-  ASSERT_TRUE(modelgen::WriteModel(o, path64).ok());
+  const std::string path224 = WriteSmallResNet(dir, 224);
+  const std::string path64 = WriteSmallResNet(dir, 64);
   ModelSpec shrink = *SpecFromPreset("keras-tf");
   shrink.preprocess.shrink_on_load = true;
   auto by_rule = OnnxModel::Load(path224, shrink);
