@@ -4,7 +4,8 @@
 #
 #   bash scripts/bootstrap.sh
 #
-# 1. Debian 12 packages (compiler, CMake, FAISS, hnswlib, libvips, libonnx, ..., sample photos).
+# 1. Debian 12 packages (compiler, CMake, FAISS, hnswlib, libvips, libonnx, ..., sample photos; djpeg, dwebp and
+#    heif-enc, which the tests use as reference decoders and encoder).
 # 2. ONNX Runtime, which Debian 12 does not package, into third_party/onnxruntime (git-ignored):
 #    - the shared library from the npm package onnxruntime-node (npm pack only: its install script is never run);
 #    - the C/C++ API headers from Debian 13's libonnxruntime-dev, fetched with apt-get download through a private
@@ -34,7 +35,7 @@ log() { printf 'bootstrap: %s\n' "$*" >&2; }
 packages=(
   build-essential cmake pkg-config git ca-certificates xz-utils
   libfaiss-dev libopenblas0-pthread libhnswlib-dev libsqlite3-dev libssl-dev
-  libvips-dev libjpeg62-turbo-dev libexif-dev libjpeg-turbo-progs
+  libvips-dev libjpeg62-turbo-dev libexif-dev libjpeg-turbo-progs webp libheif-examples
   libonnx-dev libprotobuf-dev protobuf-compiler
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -7,12 +7,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string>
 
+#include "draft.h"
 #include "jpeg_decode.h"
 #include "orient.h"
 #include "to_rgb.h"
@@ -99,6 +102,52 @@ Status CheckLayout(VipsImage* im, const std::string& name, const std::string& fo
   return Status::OK();
 }
 
+// Shrink-on-load through libvips (DecodeOptions::draft_formats): the data opened again, reduced, or null to keep the
+// full picture. `w` x `h` is the picture as stored, `orientation` its EXIF orientation. WebP: libwebp's scaled decode
+// at the draft scale; HEIF: the stored thumbnail, when it has the picture's shape and covers the draft size.
+Result<VipsImagePtr> OpenReduced(VipsSource* source, const image_internal::LoaderMatch& loader,
+                                 const std::string& name, const std::string& format, int w, int h, int bands,
+                                 int orientation, const DecodeOptions& options, int* scale) {
+  *scale = 1;
+  if (options.draft_width <= 0 || options.draft_height <= 0) return VipsImagePtr();
+  const bool webp = format == "webp" && (options.draft_formats & kDraftWebp);
+  const bool heif = format == "heif" && (options.draft_formats & kDraftHeif);
+  if (!webp && !heif) return VipsImagePtr();
+  const int s = image_internal::DraftScale(w, h, orientation, options);
+  if (s == 1) return VipsImagePtr();  // the picture is no more than twice the draft size: nothing to gain
+  if (vips_source_rewind(source) != 0) {
+    TakeVipsError();
+    return VipsImagePtr();  // a stream that cannot go back: the full picture, already open
+  }
+  VipsImage* opened = nullptr;
+  const int failed = webp ? vips_call(loader.loader.c_str(), source, &opened, "access", VIPS_ACCESS_SEQUENTIAL,
+                                      "fail_on", VIPS_FAIL_ON_ERROR, "scale", 1.0 / s, nullptr)
+                          : vips_call(loader.loader.c_str(), source, &opened, "access", VIPS_ACCESS_SEQUENTIAL,
+                                      "fail_on", VIPS_FAIL_ON_ERROR, "thumbnail", TRUE, nullptr);
+  if (failed != 0 || !opened)
+    return VipsFailure(Status::InvalidArgument, name, "cannot read " + format + " header (shrink-on-load)");
+  VipsImagePtr reduced(opened);
+  const int rw = vips_image_get_width(opened), rh = vips_image_get_height(opened);
+  if (webp) {
+    *scale = s;
+    return reduced;
+  }
+  // HEIF: libvips gives the primary image when there is no thumbnail. A thumbnail is used only when it is the
+  // picture at a smaller size (its sides in the picture's proportions, within a pixel; its bands: a thumbnail without
+  // the picture's alpha would show other pixels) and covers the draft size in the frame the picture is shown in.
+  const bool turned = options.draft_oriented && orientation >= 5;
+  const int dw = turned ? options.draft_height : options.draft_width;
+  const int dh = turned ? options.draft_width : options.draft_height;
+  const bool smaller = rw < w && rh < h;
+  const bool same_shape = std::llabs(int64_t(rw) * h - int64_t(rh) * w) <= std::max(w, h);
+  if (!smaller || !same_shape || rw < dw || rh < dh ||
+      vips_image_get_bands(opened) != bands) {
+    return VipsImagePtr();
+  }
+  *scale = std::max(1, w / rw);
+  return reduced;
+}
+
 // Decodes from `source`. `head` is the data's first bytes (for the error when no loader accepts the data).
 Result<DecodedImage> DecodeSource(VipsSource* source, std::string_view head, const std::string& name,
                                   const DecodeOptions& options) {
@@ -141,6 +190,14 @@ Result<DecodedImage> DecodeSource(VipsSource* source, std::string_view head, con
   int orientation = 1;
   if (vips_image_get_typeof(im.get(), VIPS_META_ORIENTATION) != 0) {
     vips_image_get_int(im.get(), VIPS_META_ORIENTATION, &orientation);
+  }
+  {
+    // Shrink-on-load (the JPEG fast path does its own): the limits and layout were checked on the full picture.
+    Result<VipsImagePtr> reduced =
+        OpenReduced(source, loader, name, result.format, result.source_width, result.source_height,
+                    vips_image_get_bands(im.get()), orientation, options, &result.draft_scale);
+    if (!reduced.ok()) return reduced.status();
+    if (*reduced) im = std::move(reduced).value();
   }
 
   // Non-RGB colour spaces (Lab TIFFs, scRGB, ...) go to sRGB first; CMYK is left for the naive Pillow formula.

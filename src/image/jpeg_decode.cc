@@ -18,6 +18,7 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
+#include "draft.h"
 #include "orient.h"
 
 namespace doppel::image_internal {
@@ -205,18 +206,7 @@ Result<DecodedImage> DecodeJpegWithLibjpeg(std::string_view bytes, const std::st
   }
 
   // Shrink-on-load: Pillow's draft rule (see DecodeOptions), then libjpeg's DCT scaling by 1/s.
-  int s = 1;
-  if (options.draft_width > 0 && options.draft_height > 0) {
-    const bool turned = options.draft_oriented && orientation >= 5;
-    const int dw = turned ? options.draft_height : options.draft_width;
-    const int dh = turned ? options.draft_width : options.draft_height;
-    const int64_t fit = std::min(int64_t(cinfo.image_width) / dw, int64_t(cinfo.image_height) / dh);
-    for (int c : {8, 4, 2, 1})
-      if (fit >= c) {
-        s = c;
-        break;
-      }
-  }
+  const int s = (options.draft_formats & kDraftJpeg) ? DraftScale(cinfo.image_width, cinfo.image_height, orientation, options) : 1;
   cinfo.scale_num = 1;
   cinfo.scale_denom = unsigned(s);
   result.draft_scale = s;

@@ -18,7 +18,8 @@ DecodeOptions PictureHashDecodeOptions(int64_t max_file_bytes, int64_t max_pixel
 bool DecodesLikePictureHash(const DecodeOptions& o) {
   const DecodeOptions r = PictureHashDecodeOptions(0, 0);
   return o.alpha == r.alpha && o.apply_exif_orientation == r.apply_exif_orientation &&
-         o.draft_width == r.draft_width && o.draft_height == r.draft_height && o.draft_oriented == r.draft_oriented;
+         o.draft_width == r.draft_width && o.draft_height == r.draft_height && o.draft_oriented == r.draft_oriented &&
+         o.draft_formats == r.draft_formats;
 }
 
 Result<PictureHashes> HashDecodedPicture(const DecodedImage& img) {

@@ -77,6 +77,7 @@ DecodeOptions DecodeOptionsFor(const PreprocessSpec& spec, DecodeOptions base) {
       base.draft_height = spec.height;
     }
     base.draft_oriented = true;
+    base.draft_formats = spec.shrink_formats;
   }
   return base;
 }

@@ -105,15 +105,15 @@ struct EmbedSession::State {
         inputs(size_t(2 * slots_count)),
         prepared(size_t(options.batch_size) * size_t(slots_count) * 2),
         slots(slots_count) {
-    // Models that decode alike (alpha, EXIF, shrink-on-load size) share one decode of each image.
-    using Key = std::tuple<AlphaMode, bool, int, int, bool>;
+    // Models that decode alike (alpha, EXIF, shrink-on-load size and formats) share one decode of each image.
+    using Key = std::tuple<AlphaMode, bool, int, int, bool, unsigned>;
     std::map<Key, size_t> seen;
     for (const auto& m : models) {
       DecodeOptions base;
       base.max_file_bytes = options.max_file_bytes;
       base.max_pixels = options.max_pixels;
       DecodeOptions d = DecodeOptionsFor(m->spec().preprocess, base);
-      Key k{d.alpha, d.apply_exif_orientation, d.draft_width, d.draft_height, d.draft_oriented};
+      Key k{d.alpha, d.apply_exif_orientation, d.draft_width, d.draft_height, d.draft_oriented, d.draft_formats};
       auto [it, fresh] = seen.emplace(k, decode_settings.size());
       if (fresh) decode_settings.push_back(d);
       model_decode.push_back(it->second);

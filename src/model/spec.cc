@@ -76,6 +76,33 @@ Status ParseTriple(const json& j, const char* key, std::array<float, 3>* out) {
   return Status::OK();
 }
 
+// "shrink_on_load": true (JPEG), false, or a list of the formats that shrink ("jpeg", "webp", "heif").
+const std::pair<const char*, unsigned> kShrinkFormats[] = {{"jpeg", kDraftJpeg}, {"webp", kDraftWebp}, {"heif", kDraftHeif}};
+
+Status ParseShrinkOnLoad(const json& v, PreprocessSpec* p) {
+  if (v.is_boolean()) {
+    p->shrink_on_load = v.get<bool>();
+    p->shrink_formats = kDraftJpeg;
+    return Status::OK();
+  }
+  if (!v.is_array())
+    return Status::InvalidArgument("spec key 'shrink_on_load' must be true, false or a list of formats (jpeg, webp, "
+                                   "heif), got " + v.dump());
+  unsigned bits = 0;
+  for (const auto& f : v) {
+    unsigned bit = 0;
+    for (const auto& [name, b] : kShrinkFormats)
+      if (f.is_string() && f.get<std::string>() == name) bit = b;
+    if (!bit)
+      return Status::InvalidArgument("spec key 'shrink_on_load': unknown format " + f.dump() +
+                                     " (the formats that shrink on load: jpeg, webp, heif)");
+    bits |= bit;
+  }
+  p->shrink_on_load = bits != 0;
+  p->shrink_formats = bits ? bits : kDraftJpeg;
+  return Status::OK();
+}
+
 json ToJson(const ModelSpec& s) {
   const PreprocessSpec& p = s.preprocess;
   json j;
@@ -93,7 +120,14 @@ json ToJson(const ModelSpec& s) {
   j["alpha"] = NameOf(kAlphas, p.alpha);
   j["exif_orientation"] = p.apply_exif_orientation;
   // Only when on: specs without it keep their canonical form, hence their fingerprints.
-  if (p.shrink_on_load) j["shrink_on_load"] = true;
+  // JPEG alone is `true` (the form before other formats could shrink); more formats are listed, in a fixed order.
+  if (p.shrink_on_load && p.shrink_formats == kDraftJpeg) {
+    j["shrink_on_load"] = true;
+  } else if (p.shrink_on_load) {
+    j["shrink_on_load"] = nlohmann::json::array();
+    for (const auto& [name, bit] : kShrinkFormats)
+      if (p.shrink_formats & bit) j["shrink_on_load"].push_back(name);
+  }
   j["input_layout"] = NameOf(kLayouts, s.input_layout);
   j["output"] = s.output;
   j["pool"] = NameOf(kPoolings, s.pool);
@@ -169,8 +203,7 @@ Result<ModelSpec> SpecFromJson(const std::string& json_text, const ModelSpec& ba
       if (!v.is_boolean()) return Status::InvalidArgument("spec key 'exif_orientation' must be true or false");
       p.apply_exif_orientation = v.get<bool>();
     } else if (k == "shrink_on_load") {
-      if (!v.is_boolean()) return Status::InvalidArgument("spec key 'shrink_on_load' must be true or false");
-      p.shrink_on_load = v.get<bool>();
+      DOPPEL_RETURN_IF_ERROR(ParseShrinkOnLoad(v, &p));
     } else if (k == "input_layout") DOPPEL_RETURN_IF_ERROR(ParseEnum(kLayouts, v, key, &s.input_layout));
     else if (k == "output") {
       if (!v.is_string()) return Status::InvalidArgument("spec key 'output' must be a tensor name (string)");

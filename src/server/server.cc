@@ -505,7 +505,8 @@ struct HttpServer::Impl {
     if (!bytes.ok()) return Fail(res, bytes.status());
     DecodeOptions d;
     d.max_pixels = engine->options().embed.max_pixels;
-    d.draft_width = d.draft_height = options.thumbnail_size;  // shrink-on-load: a camera JPEG decodes at 1/8
+    d.draft_width = d.draft_height = options.thumbnail_size;  // shrink-on-load: a camera JPEG decodes at 1/8,
+    d.draft_formats = kDraftAll;                              // a WebP scaled, a HEIC from its thumbnail
     auto img = DecodeImageBuffer(*bytes, "picture " + std::to_string(*id), d);
     if (!img.ok()) return Fail(res, img.status());
     auto jpg = EncodeJpeg(doppel::Thumbnail(img->rgb, options.thumbnail_size), 80);

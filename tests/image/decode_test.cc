@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -667,6 +668,110 @@ TEST(ImageDecodeJpegFastPath, ShrinkOnLoadFollowsPillowsDraftRuleAndEqualsDjpegS
   DecodedImage p = MustDecode(png, o);
   EXPECT_EQ(p.draft_scale, 1);
   EXPECT_EQ(p.rgb.width, 3000);
+}
+
+// ---- Shrink-on-load beyond JPEG: WebP (libwebp's scaled decode) and HEIF (the stored thumbnail) ----
+
+// Runs `cmd` (a shell command line) and returns its exit status.
+int Shell(const std::string& cmd) {
+  const int st = std::system(cmd.c_str());
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// A smooth 3000x2000 picture (lossy codecs keep it), as a libvips image.
+VImg SmoothPicture(int w, int h) {
+  std::vector<uint8_t> px(size_t(w) * h * 3);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      uint8_t* p = &px[(size_t(y) * w + x) * 3];
+      p[0] = uint8_t(40 + 170 * x / w);
+      p[1] = uint8_t(60 + 150 * y / h);
+      p[2] = uint8_t(128 + 100 * std::sin(x * 0.01) * std::cos(y * 0.013));
+    }
+  return MakeU8(w, h, 3, px);
+}
+
+TEST(ImageDecodeShrinkOnLoad, WebpFollowsTheDraftRuleAndEqualsDwebpScale) {
+  // The same scale rule as JPEG; the pixels are libwebp's scaled decode, exactly what `dwebp -scale W H` writes.
+  testing::TempDir dir;
+  const std::string path = dir.file("camera.webp");
+  VImg img = SmoothPicture(3000, 2000);
+  ASSERT_EQ(vips_webpsave(img.get(), path.c_str(), "Q", 80, nullptr), 0) << vips_error_buffer();
+  struct Case {
+    int dw, dh, scale, w, h;
+  };
+  for (const Case& c : {Case{256, 256, 4, 750, 500}, Case{224, 224, 8, 375, 250}, Case{1000, 600, 2, 1500, 1000},
+                        Case{1600, 900, 1, 3000, 2000}}) {
+    DecodeOptions o;
+    o.draft_width = c.dw;
+    o.draft_height = c.dh;
+    o.draft_formats = kDraftAll;
+    DecodedImage d = MustDecode(path, o);
+    EXPECT_EQ(d.format, "webp");
+    EXPECT_EQ(d.draft_scale, c.scale) << c.dw << "x" << c.dh;
+    ASSERT_EQ(d.rgb.width, c.w) << c.dw << "x" << c.dh;
+    ASSERT_EQ(d.rgb.height, c.h) << c.dw << "x" << c.dh;
+    EXPECT_EQ(d.source_width, 3000);
+    const std::string ppm = dir.file("dwebp.ppm");
+    const std::string scale = c.scale > 1 ? " -scale " + std::to_string(c.w) + " " + std::to_string(c.h) : "";
+    ASSERT_EQ(Shell("dwebp -quiet '" + path + "'" + scale + " -ppm -o '" + ppm + "'"),
+              0)
+        << "dwebp (Debian package webp) is needed";
+    ImageU8 ref = ReadPnm(testing::ReadFile(ppm));
+    ASSERT_EQ(ref.width, c.w);
+    EXPECT_TRUE(d.rgb.pixels == ref.pixels) << "1/" << c.scale << " differs from dwebp" << scale;
+    // The same bytes from memory.
+    auto m = DecodeImageBuffer(testing::ReadFile(path), "camera.webp", o);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    EXPECT_TRUE(m->rgb.pixels == d.rgb.pixels);
+  }
+  // WebP shrinks only when asked for: JPEG alone is the default.
+  DecodeOptions jpeg_only;
+  jpeg_only.draft_width = jpeg_only.draft_height = 224;
+  DecodedImage full = MustDecode(path, jpeg_only);
+  EXPECT_EQ(full.draft_scale, 1);
+  EXPECT_EQ(full.rgb.width, 3000);
+}
+
+TEST(ImageDecodeShrinkOnLoad, HeifUsesItsStoredThumbnailOnlyWhenItCoversTheDraft) {
+  testing::TempDir dir;
+  const std::string png = dir.file("picture.png");
+  VImg img = SmoothPicture(1200, 800);
+  ASSERT_EQ(vips_pngsave(img.get(), png.c_str(), "compression", 1, nullptr), 0) << vips_error_buffer();
+  const std::string with_thumb = dir.file("thumb.heic"), without = dir.file("plain.heic");
+  ASSERT_EQ(Shell("heif-enc -q 90 -t 480 -o '" + with_thumb + "' '" + png + "' >/dev/null"), 0)
+      << "heif-enc (Debian package libheif-examples) is needed";
+  ASSERT_EQ(Shell("heif-enc -q 90 -o '" + without + "' '" + png + "' >/dev/null"), 0);
+  DecodeOptions o;
+  o.draft_width = o.draft_height = 224;
+  o.draft_formats = kDraftAll;
+  // The thumbnail (480x320) covers 224x224: it is what decodes, and its pixels are the picture's, smaller.
+  DecodedImage t = MustDecode(with_thumb, o);
+  EXPECT_EQ(t.format, "heif");
+  ASSERT_EQ(t.rgb.width, 480);
+  ASSERT_EQ(t.rgb.height, 320);
+  EXPECT_EQ(t.source_width, 1200);
+  EXPECT_EQ(t.source_height, 800);
+  EXPECT_EQ(t.draft_scale, 2);  // 1200 / 480, rounded down
+  DecodedImage whole = MustDecode(with_thumb);
+  ASSERT_EQ(whole.rgb.width, 1200);
+  double err = 0;
+  for (int y = 0; y < 320; ++y)
+    for (int x = 0; x < 480; ++x)
+      for (int c = 0; c < 3; ++c)
+        err += std::abs(int(t.rgb.pixels[(size_t(y) * 480 + x) * 3 + c]) -
+                        int(whole.rgb.pixels[(size_t(y * 5 / 2) * 1200 + x * 5 / 2) * 3 + c]));
+  EXPECT_LT(err / (480 * 320 * 3), 4.0) << "the thumbnail is not the picture";
+  // A draft larger than the thumbnail, a file without one, and a JPEG-only draft: the full picture.
+  DecodeOptions big = o;
+  big.draft_width = big.draft_height = 360;
+  EXPECT_EQ(MustDecode(with_thumb, big).rgb.width, 1200);
+  DecodedImage plain = MustDecode(without, o);
+  EXPECT_EQ(plain.rgb.width, 1200);
+  EXPECT_EQ(plain.draft_scale, 1);
+  DecodeOptions jpeg_only = o;
+  jpeg_only.draft_formats = kDraftJpeg;
+  EXPECT_EQ(MustDecode(with_thumb, jpeg_only).rgb.width, 1200);
 }
 
 TEST(ImageDecodeJpegFastPath, OrientationsMoveEveryPixelExactly) {

@@ -220,6 +220,9 @@ TEST(Embedder, NearCopyRecordsShareTheDecodeOfAModelThatDecodesByTheRule) {
   ASSERT_TRUE(by_rule.ok() && other.ok());
   ASSERT_TRUE(DecodesLikePictureHash(DecodeOptionsFor((*by_rule)->spec().preprocess)));
   ASSERT_FALSE(DecodesLikePictureHash(DecodeOptionsFor((*other)->spec().preprocess)));
+  PreprocessSpec all_formats = shrink.preprocess;  // WebP and HEIF shrink too: not the records' rule (JPEG alone)
+  all_formats.shrink_formats = kDraftAll;
+  EXPECT_FALSE(DecodesLikePictureHash(DecodeOptionsFor(all_formats)));
 
   std::vector<std::string> files = SamplePhotos(2);
   ASSERT_EQ(files.size(), 2u);

@@ -107,6 +107,38 @@ TEST(ModelSpec, ShrinkOnLoadRoundTripsAndIsInTheCanonicalFormOnlyWhenOn) {
   EXPECT_EQ(crop.draft_width, 256) << "the shorter side's target";
   EXPECT_EQ(crop.draft_height, 256);
   EXPECT_EQ(DecodeOptionsFor(off.preprocess).draft_width, 0) << "off: full decode";
+  EXPECT_EQ(stretch.draft_formats, unsigned(kDraftJpeg)) << "true: JPEG alone";
+}
+
+TEST(ModelSpec, ShrinkOnLoadListsMoreFormats) {
+  // A list names the formats that shrink; JPEG alone keeps the form `true` (and with it the fingerprints of specs
+  // written before lists existed).
+  auto on = SpecFromJson(R"({"preset": "keras-tf", "shrink_on_load": true})");
+  auto jpeg = SpecFromJson(R"({"preset": "keras-tf", "shrink_on_load": ["jpeg"]})");
+  auto all = SpecFromJson(R"({"preset": "keras-tf", "shrink_on_load": ["heif", "jpeg", "webp", "jpeg"]})");
+  auto webp = SpecFromJson(R"({"preset": "keras-tf", "shrink_on_load": ["webp"]})");
+  auto none = SpecFromJson(R"({"preset": "keras-tf", "shrink_on_load": []})");
+  ASSERT_TRUE(on.ok() && jpeg.ok() && all.ok() && webp.ok() && none.ok());
+  EXPECT_EQ(SpecToCanonicalJson(*jpeg), SpecToCanonicalJson(*on));
+  EXPECT_NE(SpecToCanonicalJson(*all), SpecToCanonicalJson(*on));
+  EXPECT_NE(SpecToCanonicalJson(*webp), SpecToCanonicalJson(*all));
+  EXPECT_NE(SpecToCanonicalJson(*all).find(R"("shrink_on_load":["jpeg","webp","heif"])"), std::string::npos)
+      << SpecToCanonicalJson(*all);
+  EXPECT_FALSE(none->preprocess.shrink_on_load) << "an empty list is off";
+  EXPECT_EQ(SpecToCanonicalJson(*none), SpecToCanonicalJson(*SpecFromPreset("keras-tf")));
+  for (const auto* spec : {&*all, &*webp}) {
+    auto back = SpecFromJson(SpecToCanonicalJson(*spec));
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(back->preprocess.shrink_formats, spec->preprocess.shrink_formats);
+    EXPECT_EQ(SpecToCanonicalJson(*back), SpecToCanonicalJson(*spec));
+  }
+  DecodeOptions d = DecodeOptionsFor(all->preprocess);
+  EXPECT_EQ(d.draft_formats, unsigned(kDraftJpeg | kDraftWebp | kDraftHeif));
+  EXPECT_EQ(d.draft_width, 224);
+  EXPECT_EQ(DecodeOptionsFor(webp->preprocess).draft_formats, unsigned(kDraftWebp));
+  auto bad = SpecFromJson(R"({"shrink_on_load": ["jpeg", "png"]})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("\"png\""), std::string::npos) << bad.status().ToString();
 }
 
 }  // namespace

@@ -37,21 +37,31 @@ enum class AlphaMode {
   kDrop,            // Pillow/Keras/torchvision behaviour: drop alpha, keep the RGB bytes
 };
 
+// Formats that can decode smaller than stored (DecodeOptions::draft_formats): bits, any combination.
+enum DraftFormat : unsigned { kDraftJpeg = 1, kDraftWebp = 2, kDraftHeif = 4, kDraftAll = 7 };
+
 struct DecodeOptions {
   int64_t max_file_bytes = int64_t(512) << 20;  // larger files are refused (ResourceExhausted)
   int64_t max_pixels = 178956970;               // Pillow's decompression-bomb error threshold (2 x 89,478,485)
   AlphaMode alpha = AlphaMode::kCompositeWhite;
   bool apply_exif_orientation = true;           // Pillow/Keras ignore EXIF orientation; doppel applies it
-  // Shrink-on-load ("draft"): when both are > 0, a JPEG is decoded at 1/s of its stored size by libjpeg's DCT
-  // scaling, with s the largest of 8, 4, 2, 1 not above min(W / draft_width, H / draft_height) (integer division;
-  // W x H as stored, before EXIF orientation): Pillow's Image.draft rule, so the result, ceil(W/s) x ceil(H/s), is
-  // never smaller than the draft size. Far less work for a thumbnail of a camera photo. Other formats decode at
-  // full size.
+  // Shrink-on-load ("draft"): when both are > 0, the formats named in draft_formats decode smaller, never below the
+  // draft size. The scale s is the largest of 8, 4, 2, 1 not above min(W / draft_width, H / draft_height) (integer
+  // division; W x H as stored, before EXIF orientation): Pillow's Image.draft rule.
+  //  - JPEG: libjpeg's DCT scaling by 1/s, ceil(W/s) x ceil(H/s): the pixels of Pillow's draft + load (and of
+  //    `djpeg -scale 1/s`).
+  //  - WebP: libwebp's own scaled decode to round(W/s) x round(H/s) (what `dwebp -scale` writes; VP8 has no DCT
+  //    scaling, so the frame is still decoded whole, but its colour conversion and output are 1/s^2 of the work).
+  //    Pillow cannot draft a WebP: a Python pipeline reproduces these pixels with libwebp's scaled decode alone.
+  //  - HEIF/HEIC/AVIF: the thumbnail stored in the file, when it has one of the primary image's shape that is at
+  //    least the draft size (phones store one; decoding it costs ~1/10 of the picture); else the full picture.
+  // Far less work for a thumbnail of a camera photo. Other formats decode at full size.
   int draft_width = 0;
   int draft_height = 0;
   // The draft size is given in the picture's oriented frame (after EXIF orientation): for the orientations that
   // turn the picture by 90 degrees it is swapped before the rule is applied to the stored size.
   bool draft_oriented = false;
+  unsigned draft_formats = kDraftJpeg;  // DraftFormat bits: which formats shrink on load
 };
 
 struct DecodedImage {
@@ -60,7 +70,9 @@ struct DecodedImage {
   int source_width = 0;    // as stored in the file, before orientation
   int source_height = 0;
   std::string decoder;     // what decoded the pixels: "libjpeg-turbo" (the JPEG fast path) or "libvips"
-  int draft_scale = 1;     // s when shrink-on-load decoded 1/s of the stored size (DecodeOptions::draft_width)
+  // s when shrink-on-load decoded 1/s of the stored size (DecodeOptions::draft_width); for a HEIF thumbnail, the
+  // stored width over the thumbnail's, rounded down.
+  int draft_scale = 1;
 };
 
 // Errors name `path` (or `name` for buffers): InvalidArgument for empty, truncated, corrupt or non-image data,

@@ -52,6 +52,9 @@ struct PreprocessSpec {
   // then preprocessed as usual. Far less decoding for camera photos, but other pixels than a full decode: off by
   // default, and part of the spec (hence of the fingerprint) when on.
   bool shrink_on_load = false;
+  // With shrink_on_load: the formats that shrink (DraftFormat bits; decode.h says how each one does). JPEG alone
+  // unless the spec lists more: spec key "shrink_on_load": true (JPEG) or a list such as ["jpeg", "webp", "heif"].
+  unsigned shrink_formats = kDraftJpeg;
 };
 
 // The decode options a model with this spec needs (alpha, EXIF orientation, shrink-on-load), on top of `base`
