@@ -9,6 +9,12 @@
 // threads does not look cheaper than it is. For reference, the same file decoded by libjpeg-turbo directly with
 // default settings (what `djpeg -pnm` does, minus the PNM writing) is timed the same way.
 // --decode-only skips the preprocess presets.
+//
+//   bench_image_decode --formats [--rounds N] [--out BENCHMARKS.md] [sample.jpg]
+// Shrink-on-load by format (issue 15): a 4000x3000 picture made from the sample as a JPEG (q90), a WebP (q90), a
+// HEIC with the 320x240 thumbnail phones store (heif-enc -t 320, Debian's libheif-examples) and one without, decoded
+// + preprocessed for a 224x224 model (keras-tf preset): full decode, shrink_on_load true (JPEG alone) and
+// ["jpeg", "webp", "heif"]. Writes section "shrink_formats" of --out.
 #include <time.h>
 #include <vips/vips.h>
 
@@ -28,6 +34,7 @@
 
 #include "doppel/image/decode.h"
 #include "doppel/image/preprocess.h"
+#include "report.h"
 
 namespace {
 
@@ -120,16 +127,85 @@ bool PlainLibjpeg(const std::string& bytes, std::vector<unsigned char>& out) {
   return true;
 }
 
+// Shrink-on-load by format (--formats): see the comment at the top.
+int Formats(const std::string& sample, int rounds, const std::string& out) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / "doppel-bench-formats";
+  fs::create_directories(dir);
+  VipsImage* big = nullptr;
+  if (vips_thumbnail(sample.c_str(), &big, 4000, "height", 3000, "size", VIPS_SIZE_FORCE, nullptr) != 0) {
+    std::fprintf(stderr, "cannot read %s: %s\n", sample.c_str(), vips_error_buffer());
+    return 1;
+  }
+  VipsImage* in_memory = vips_image_copy_memory(big);  // saved four times: the thumbnail's stream is read once
+  g_object_unref(big);
+  big = in_memory;
+  const std::string jpg = (dir / "picture.jpg").string(), webp = (dir / "picture.webp").string(),
+                    png = (dir / "picture.png").string(), heic = (dir / "picture.heic").string(),
+                    bare = (dir / "no-thumbnail.heic").string();
+  bool ok = vips_jpegsave(big, jpg.c_str(), "Q", 90, nullptr) == 0 && vips_webpsave(big, webp.c_str(), "Q", 90, nullptr) == 0 &&
+            vips_pngsave(big, png.c_str(), "compression", 1, nullptr) == 0 &&
+            vips_heifsave(big, bare.c_str(), "Q", 50, "compression", VIPS_FOREIGN_HEIF_COMPRESSION_HEVC, nullptr) == 0;
+  g_object_unref(big);
+  if (!ok || std::system(("heif-enc -q 50 -t 320 -o '" + heic + "' '" + png + "' >/dev/null").c_str()) != 0) {
+    std::fprintf(stderr, "cannot write the pictures (heif-enc: Debian package libheif-examples): %s\n", vips_error_buffer());
+    return 1;
+  }
+  doppel::bench::Section report;
+  report.Say("## Shrink-on-load by format (issue 15)");
+  report.Say("");
+  report.Sayf("Command: `build/bin/bench_image_decode --formats --rounds %d`, %s, %s. One 4000x3000 picture (the "
+              "opencv-doc sample `%s` stretched) saved as JPEG q90, WebP q90, HEIC q50 with a 320x240 thumbnail as "
+              "phones store one (`heif-enc -t 320`) and HEIC without one (libvips), decoded + preprocessed for a "
+              "224x224 model (keras-tf preset) on one thread; wall ms per picture, the best of %d rounds.",
+              rounds, doppel::bench::Today().c_str(), doppel::bench::MachineDescription().c_str(),
+              fs::path(sample).filename().c_str(), rounds);
+  report.Say("");
+  report.Say("| file | bytes | full decode + preprocess ms | shrink_on_load: true (JPEG) ms | [\"jpeg\", \"webp\", \"heif\"] ms | "
+             "decoded at | speed-up |");
+  report.Say("|---|---|---|---|---|---|---|");
+  std::vector<float> tensor(224 * 224 * 3);
+  for (const auto& [label, path] : std::vector<std::pair<std::string, std::string>>{
+           {"JPEG", jpg}, {"WebP", webp}, {"HEIC with thumbnail", heic}, {"HEIC without thumbnail", bare}}) {
+    double ms[3];
+    std::string decoded_at;
+    for (int v = 0; v < 3; ++v) {
+      doppel::PreprocessSpec spec = *doppel::PresetSpec("keras-tf");
+      spec.shrink_on_load = v > 0;
+      spec.shrink_formats = v == 2 ? doppel::kDraftAll : doppel::kDraftJpeg;
+      const doppel::DecodeOptions o = doppel::DecodeOptionsFor(spec);
+      auto once = [&] {
+        auto d = doppel::DecodeImageFile(path, o);
+        if (!d.ok() || !doppel::Preprocess(d->rgb, spec, doppel::Layout::kNCHW, tensor.data()).ok()) {
+          std::fprintf(stderr, "%s: %s\n", path.c_str(), d.ok() ? "preprocess failed" : d.status().ToString().c_str());
+          std::exit(1);
+        }
+        if (v == 2) decoded_at = std::to_string(d->rgb.width) + "x" + std::to_string(d->rgb.height);
+      };
+      ms[v] = Rounds(once, 2.0, rounds).wall_min;
+    }
+    report.Sayf("| %s | %lld | %.1f | %.1f | %.1f | %s | %.1fx |", label.c_str(), (long long)fs::file_size(path),
+                ms[0], ms[1], ms[2], decoded_at.c_str(), ms[0] / ms[2]);
+  }
+  fs::remove_all(dir);
+  return report.Write(out, "shrink_formats") ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string sample = "/usr/share/doc/opencv-doc/examples/data/fruits.jpg";
-  bool decode_only = false;
+  bool decode_only = false, formats = false;
+  std::string out = "BENCHMARKS.md";
   int rounds = 5;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--decode-only") {
       decode_only = true;
+    } else if (a == "--formats") {
+      formats = true;
+    } else if (a == "--out" && i + 1 < argc) {
+      out = argv[++i];
     } else if (a == "--rounds" && i + 1 < argc) {
       rounds = std::max(1, std::atoi(argv[++i]));
     } else {
@@ -137,6 +213,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!doppel::InitImageLibrary().ok()) return 1;
+  if (formats) return Formats(sample, rounds, out);
   std::filesystem::path dir = std::filesystem::temp_directory_path() / "doppel-bench-image";
   std::filesystem::create_directories(dir);
   struct Input {
