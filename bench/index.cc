@@ -2,7 +2,8 @@
 // re-indexing an unchanged folder; search latency by image.
 //
 //   build/bin/bench_index [--images N] [--camera N] [--repeat R] [--parts abcr] [--out BENCHMARKS.md]
-// (--parts picks what runs, for quick checks; BENCHMARKS.md holds a run of all of them.)
+//   build/bin/bench_index --large N [--out BENCHMARKS.md]
+// (--parts picks what runs, for quick checks; BENCHMARKS.md holds a run of all of them. --large runs only (l).)
 //
 // (a) The default model on N "COCO-like" 640x480 JPEGs (q90, cut from Debian's opencv-doc sample photos) against the
 //     CPU bound: cores / (read + SHA-256 + decode + preprocess + near-copy record + inference per picture), each part
@@ -13,6 +14,9 @@
 //     at DCT scale 1/8 on every core.
 // (c) ResNet50 and VGG16 with RANDOM weights (doppel-modelgen) and the two built-in models together, against pure
 //     inference of the same models (2 callers, intra-op 1, batch 8: the engine's configuration).
+// (l) --large N: N distinct 64x64 JPEG tiles (tiles.h) indexed from an empty data directory with the built-in
+//     default model, as `doppel index` does it: wall time, images/s, peak resident memory; then the unchanged folder
+//     again. Its own section of BENCHMARKS.md ("index_large").
 // The near-copy records are made in the pipeline (IndexSummary::hashed), so index rates include them; the column
 // "+ records after" is the pass after the last commit for pictures that lacked one (none in a fresh directory).
 #include <sys/resource.h>
@@ -21,6 +25,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <fstream>
@@ -36,6 +41,7 @@
 #include "doppel/util/hash.h"
 #include "photos.h"
 #include "report.h"
+#include "tiles.h"
 
 namespace doppel::bench {
 namespace {
@@ -199,8 +205,65 @@ double ProcessCpuSeconds() {
   return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
 }
 
+// Resident memory now and at its peak since the last reset, in MiB (VmRSS / VmHWM; reset by writing 5 to
+// /proc/self/clear_refs).
+double StatusMiB(const char* key) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind(key, 0) == 0) return std::stod(line.substr(std::strlen(key))) / 1024.0;
+  return 0;
+}
+
+// (l): see the comment at the top.
+int Large(int n, const std::string& out) {
+  fs::path tmp = fs::temp_directory_path() / "doppel-bench-index-large";
+  Stopwatch gen;
+  auto tiles = MakeTiles((tmp / "tiles").string(), 0, n);
+  std::printf("%zu tiles ready in %.0f s\n", tiles.size(), gen.Seconds());
+  fs::remove_all(tmp / "data");
+  EngineOptions o;
+  o.data_dir = (tmp / "data").string();
+  auto engine = Engine::Open(o);
+  if (!engine.ok()) return std::fprintf(stderr, "%s\n", engine.status().ToString().c_str()), 1;
+  auto entry = AddBuiltinModel(**engine, kBuiltinDefaultModel);
+  if (!entry.ok()) return std::fprintf(stderr, "%s\n", entry.status().ToString().c_str()), 1;
+  const double rss0 = StatusMiB("VmRSS:");
+  std::ofstream("/proc/self/clear_refs") << "5";
+  const double cpu0 = ProcessCpuSeconds();
+  Stopwatch sw;
+  auto sum = (*engine)->Index({(tmp / "tiles").string()}, IndexOptions{});
+  const double seconds = sw.Seconds(), cpu = ProcessCpuSeconds() - cpu0, peak = StatusMiB("VmHWM:");
+  if (!sum.ok()) return std::fprintf(stderr, "%s\n", sum.status().ToString().c_str()), 1;
+  Stopwatch again;
+  auto re = (*engine)->Index({(tmp / "tiles").string()}, IndexOptions{});
+  const double re_seconds = again.Seconds();
+  if (!re.ok()) return std::fprintf(stderr, "%s\n", re.status().ToString().c_str()), 1;
+  int64_t bytes = 0;
+  for (const auto& e : fs::recursive_directory_iterator(tmp / "data"))
+    if (e.is_regular_file()) bytes += int64_t(e.file_size());
+  Section report;
+  report.Say("## Indexing 100k pictures with the default model (issue 15)");
+  report.Say("");
+  report.Sayf("Command: `build/bin/bench_index --large %d`, %s, %s. %zu distinct 64x64 JPEG tiles of the opencv-doc "
+              "photos (bench/tiles.h) in one folder, indexed from an empty data directory with the built-in default "
+              "model (%s, pretrained) and engine defaults, as `doppel index` does it: the walk, reading + SHA-256, "
+              "decoding, inference, the near-copy records, the HNSW index and the durable commits. The clock covers "
+              "the index call (the model was registered before it).",
+              n, Today().c_str(), MachineDescription().c_str(), tiles.size(), kBuiltinDefaultModel);
+  report.Say("");
+  report.Say("| run | pictures | wall s | img/s | cores busy | peak resident MiB (before: the engine open) | data directory MiB |");
+  report.Say("|---|---|---|---|---|---|---|");
+  report.Sayf("| index, empty data directory | %lld indexed, %lld failed | %.1f | %.0f | %.2f | %.0f (%.0f) | %.0f |",
+              (long long)sum->counts.indexed, (long long)sum->counts.failed, seconds, sum->counts.indexed / seconds,
+              cpu / seconds, peak, rss0, bytes / 1048576.0);
+  report.Sayf("| the same folder again (unchanged) | %lld skipped | %.1f | %.0f files/s | | | |",
+              (long long)re->counts.skipped, re_seconds, re->counts.skipped / re_seconds);
+  return report.Write(out, "index_large") ? 0 : 1;
+}
+
 int Main(int argc, char** argv) {
-  int images = 1000, camera = 48, repeat = 2;
+  int images = 1000, camera = 48, repeat = 2, large = 0;
   std::string parts = "abcr";  // (a), (b), (c), r = re-index and search latency
   std::string out = "BENCHMARKS.md";
   for (int i = 1; i < argc; ++i) {
@@ -210,12 +273,15 @@ int Main(int argc, char** argv) {
     else if (k == "--out" && i + 1 < argc) out = argv[++i];
     else if (k == "--repeat" && i + 1 < argc) repeat = std::max(1, std::stoi(argv[++i]));
     else if (k == "--parts" && i + 1 < argc) parts = argv[++i];
+    else if (k == "--large" && i + 1 < argc) large = std::stoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: bench_index [--images N] [--camera N] [--repeat R] [--parts abcr] [--out FILE]\n");
+      std::fprintf(stderr, "usage: bench_index [--images N] [--camera N] [--repeat R] [--parts abcr] [--out FILE]\n"
+                           "       bench_index --large N [--out FILE]\n");
       return 2;
     }
   }
   if (VIPS_INIT("bench_index")) return 1;
+  if (large > 0) return Large(large, out);
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   fs::path tmp = fs::temp_directory_path() / "doppel-bench-index";
   fs::create_directories(tmp / "photos");
