@@ -17,12 +17,15 @@
 // - Every source pushed gets exactly one sink call, unless the session is stopped before a decoder starts it.
 // - One decode per distinct decode setting a source needs: models that decode alike share it, and a source's
 //   near-copy record (ImageSource::picture_hash) is made from the decode of a model that decodes by the record's
-//   rule, or else from one more decode on the same worker (counted as decode time: the adaptation sees it).
+//   rule (or by the rule for JPEG while shrinking more formats, when that picture's decode has the rule's pixels:
+//   DecodedLikePictureHash), or else from one more decode on the same worker (counted as decode time: the
+//   adaptation sees it).
 #include <pthread.h>
 #include <time.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -118,10 +121,14 @@ struct EmbedSession::State {
       if (fresh) decode_settings.push_back(d);
       model_decode.push_back(it->second);
     }
-    // The near-copy record's decode: a model's when one decodes by its rule, else a setting of its own.
+    // The near-copy record's decode: a model's when one decodes by its rule, else a setting of its own; and a
+    // model's that decodes by the rule for JPEG but shrinks more formats (hash_maybe: shared picture by picture,
+    // when the decode it made has the rule's pixels).
     hash_decode = decode_settings.size();
-    for (size_t i = 0; i < decode_settings.size(); ++i)
+    for (size_t i = 0; i < decode_settings.size(); ++i) {
       if (DecodesLikePictureHash(decode_settings[i])) hash_decode = i;
+      else if (DecodesLikePictureHashForSomeFormats(decode_settings[i])) hash_maybe = i;
+    }
     if (hash_decode == decode_settings.size())
       decode_settings.push_back(PictureHashDecodeOptions(options.max_file_bytes, options.max_pixels));
     max_decoders = options.decode_threads > 0 ? options.decode_threads : slots_count;
@@ -198,7 +205,11 @@ struct EmbedSession::State {
       if (!st.ok()) return st.WithContext(src.path);
     }
     if (src.picture_hash) {
-      std::optional<DecodedImage>& d = decoded[hash_decode];
+      std::optional<DecodedImage>* shared = &decoded[hash_decode];
+      if (!*shared && hash_maybe < decoded.size() && decoded[hash_maybe] &&
+          DecodedLikePictureHash(decode_settings[hash_maybe], *decoded[hash_maybe]))
+        shared = &decoded[hash_maybe];
+      std::optional<DecodedImage>& d = *shared;
       p->result.picture_hash_shared = d.has_value();
       if (!d) {
         const DecodeOptions& o = decode_settings[hash_decode];
@@ -318,6 +329,7 @@ struct EmbedSession::State {
   std::vector<DecodeOptions> decode_settings;  // distinct settings
   std::vector<size_t> model_decode;            // per model: its entry in decode_settings
   size_t hash_decode = 0;                      // the near-copy record's entry in decode_settings
+  size_t hash_maybe = SIZE_MAX;                // a model's entry that may share it picture by picture, or none
 
   std::mutex sink_mu;        // one sink call at a time
   std::mutex push_mu;        // guards next_index

@@ -19,8 +19,12 @@ void Check(int rc, const std::string& what) {
 }
 
 void Save(VipsImage* img, const std::string& path, int q) {
-  bool png = path.size() > 4 && path.substr(path.size() - 4) == ".png";
-  Check(png ? vips_pngsave(img, path.c_str(), nullptr) : vips_jpegsave(img, path.c_str(), "Q", q, nullptr),
+  auto ends = [&](const std::string& ext) {
+    return path.size() > ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0;
+  };
+  Check(ends(".png")    ? vips_pngsave(img, path.c_str(), nullptr)
+        : ends(".webp") ? vips_webpsave(img, path.c_str(), "Q", q, nullptr)
+                        : vips_jpegsave(img, path.c_str(), "Q", q, nullptr),
         "save " + path);
 }
 

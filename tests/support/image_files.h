@@ -14,7 +14,8 @@ ImageU8 Noise(int w, int h, int channels, uint32_t seed);
 // Noise with 3 channels (RGB).
 inline ImageU8 Noise(int w, int h, uint32_t seed) { return Noise(w, h, 3, seed); }
 
-// Writes `img` (1 or 3 channels) as JPEG (quality q) or PNG by the extension of `path`. Throws on failure.
+// Writes `img` (1 or 3 channels) as PNG, WebP (lossy, quality q) or JPEG (quality q) by the extension of `path`.
+// Throws on failure.
 void WriteImage(const ImageU8& img, const std::string& path, int jpeg_quality = 90);
 // Writes `src` (any image file) resized by `scale`, cropped to the central `crop` fraction, as JPEG quality q.
 void WriteEditedCopy(const std::string& src, const std::string& path, double scale, double crop = 1.0,
