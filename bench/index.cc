@@ -199,6 +199,15 @@ class RunnableTime {
   std::map<std::string, std::pair<std::string, unsigned long long>> sys_;     // tid -> name, ticks in the kernel
 };
 
+// The machine's idle time so far, all cores, in seconds (/proc/stat: idle + iowait).
+double MachineIdleSeconds() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  unsigned long long user = 0, nice = 0, sys = 0, idle = 0, iowait = 0;
+  f >> cpu >> user >> nice >> sys >> idle >> iowait;
+  return double(idle + iowait) / double(sysconf(_SC_CLK_TCK));
+}
+
 double ProcessCpuSeconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -353,17 +362,18 @@ int Main(int argc, char** argv) {
     // The job reports after every commit and once more at the very end, after the near-copy hashes: the report
     // before that last one marks the end of the stream.
     struct Mark {
-      double seconds, cpu, runnable;
+      double seconds, cpu, runnable, idle;
       std::map<std::string, double> by_name;
     };
     std::vector<Mark> marks;
     RunnableTime before, during;
     before.Sample();
-    const double cpu0 = ProcessCpuSeconds();
+    const double cpu0 = ProcessCpuSeconds(), idle0 = MachineIdleSeconds();
     Stopwatch sw;
     DOPPEL_ASSIGN_OR_RETURN(IndexSummary sum, (*engine)->Index({folder.string()}, IndexOptions{}, [&](const IndexProgress&) {
       during.Sample();
-      marks.push_back({sw.Seconds(), ProcessCpuSeconds() - cpu0, during.Seconds() - before.Seconds(), during.ByName()});
+      marks.push_back({sw.Seconds(), ProcessCpuSeconds() - cpu0, during.Seconds() - before.Seconds(),
+                       MachineIdleSeconds() - idle0, during.ByName()});
     }));
     if (sum.counts.failed) return Status::Internal(std::to_string(sum.counts.failed) + " pictures failed");
     if (marks.size() < 2) return Status::Internal("too few progress reports");
@@ -375,7 +385,10 @@ int Main(int argc, char** argv) {
       const double d = secs - (b.count(name) ? b[name] : 0);
       if (d > 0.01) roles += " " + name + " " + std::to_string(int(1000 * d / std::max<int64_t>(1, sum.counts.indexed) * 100) / 100.0).substr(0, 5) + " ms";
     }
-    std::printf("  %s: CPU per picture by thread:%s\n", dir.c_str(), roles.c_str());
+    std::printf("  %s: CPU per picture by thread:%s; machine idle %.2f of %u cores, other processes and the kernel's "
+                "own threads %.2f\n",
+                dir.c_str(), roles.c_str(), end.idle / end.seconds, std::max(1u, std::thread::hardware_concurrency()),
+                std::max(1u, std::thread::hardware_concurrency()) - end.idle / end.seconds - end.cpu / end.seconds);
     IndexRun run{sum.counts.indexed, end.seconds, sum.hash_seconds, end.cpu, end.runnable};
     run.hash_decodes = sum.hash_decodes;
     return run;

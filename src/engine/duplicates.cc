@@ -48,12 +48,6 @@ CollectionSchema HashSchema() {
   return s;
 }
 
-struct PictureHash {
-  PerceptualHash hash;                 // of the picture as shown (EXIF-oriented)
-  std::array<PerceptualHash, 8> variants;  // of its 8 rotations/flips ([0] = hash), from the same DCT
-  std::string pixels;                  // hex SHA-256 of the decoded pixels and their size
-};
-
 std::string Hex(const std::array<PerceptualHash, 8>& v) {
   static const char* d = "0123456789abcdef";
   std::string s;
@@ -73,18 +67,9 @@ bool FromHex(const std::string& s, std::array<PerceptualHash, 8>* v) {
   return true;
 }
 
-PictureHash FromRecord(const PictureHashes& r) {
-  PictureHash h;
-  h.variants = r.variants;
-  h.hash = r.variants[0];
-  h.pixels = r.pixels;
-  return h;
-}
-
 // The record of an image file, or of image bytes when `bytes` is set (`path` is then only a label).
-Result<PictureHash> HashFile(const std::string& path, const EmbedOptions& embed, const std::string* bytes = nullptr) {
-  DOPPEL_ASSIGN_OR_RETURN(PictureHashes r, HashPictureFile(path, embed.max_file_bytes, embed.max_pixels, bytes));
-  return FromRecord(r);
+Result<PictureHashes> HashFile(const std::string& path, const EmbedOptions& embed, const std::string* bytes = nullptr) {
+  return HashPictureFile(path, embed.max_file_bytes, embed.max_pixels, bytes);
 }
 
 // Records of `todo` (id -> path) on a few threads; failures (a file gone or changed) are skipped.
@@ -126,7 +111,7 @@ struct NearPair {
 };
 
 // Every pair of `good` pictures within `radius` bits in some rotation/flip, on all cores.
-std::vector<NearPair> NearCopyPairs(const std::vector<PictureHash>& hashes, const std::vector<size_t>& good, int radius) {
+std::vector<NearPair> NearCopyPairs(const std::vector<PictureHashes>& hashes, const std::vector<size_t>& good, int radius) {
   struct Words {
     uint64_t w[4];
   };
@@ -139,7 +124,7 @@ std::vector<NearPair> NearCopyPairs(const std::vector<PictureHash>& hashes, cons
   const size_t m = good.size();
   std::vector<Words> base(m), variants(m * 8);
   for (size_t a = 0; a < m; ++a) {
-    base[a] = words(hashes[good[a]].hash);
+    base[a] = words(hashes[good[a]].variants[0]);
     for (size_t t = 0; t < 8; ++t) variants[a * 8 + t] = words(hashes[good[a]].variants[t]);
   }
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
@@ -372,7 +357,7 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
   }
 
   // The hashes: the stored ones, and in memory for pictures without one.
-  std::vector<PictureHash> hashes(n);
+  std::vector<PictureHashes> hashes(n);
   std::vector<char> has_hash(n, 0);
   if (auto hc = HashCollection(impl_->store.get(), false); hc.ok()) {
     QueryRequest q;
@@ -381,10 +366,9 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
     for (auto& r : rows) {
       auto it = index_of.find(r.id);
       if (it == index_of.end()) continue;
-      PictureHash& ph = hashes[it->second];
+      PictureHashes& ph = hashes[it->second];
       if (!FromHex(StringField(r.fields, "variants"), &ph.variants)) continue;
-      ph.hash = ph.variants[0];
-      ph.hash.quality = static_cast<int>(IntField(r.fields, "quality"));
+      ph.variants[0].quality = static_cast<int>(IntField(r.fields, "quality"));
       ph.pixels = StringField(r.fields, "pixels");
       has_hash[it->second] = 1;
     }
@@ -396,8 +380,7 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
     for (auto& e : HashMany(todo, options_.embed, nullptr)) {
       size_t i = index_of[e.id];
       if (!FromHex(std::get<std::string>(e.fields["variants"]), &hashes[i].variants)) continue;
-      hashes[i].hash = hashes[i].variants[0];
-      hashes[i].hash.quality = static_cast<int>(std::get<int64_t>(e.fields["quality"]));
+      hashes[i].variants[0].quality = static_cast<int>(std::get<int64_t>(e.fields["quality"]));
       hashes[i].pixels = std::get<std::string>(e.fields["pixels"]);
       has_hash[i] = 1;
     }
@@ -430,7 +413,7 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
   if (o.min_tier >= DuplicateTier::kNearCopy) {
     std::vector<size_t> good;
     for (size_t i = 0; i < n; ++i)
-      if (has_hash[i] && hashes[i].hash.quality >= o.min_quality) good.push_back(i);
+      if (has_hash[i] && hashes[i].variants[0].quality >= o.min_quality) good.push_back(i);
     for (const auto& [i, j, bits, t] : NearCopyPairs(hashes, good, o.near_copy_radius)) {
       offer(i, j, {DuplicateTier::kNearCopy, float(bits), t});
       offer(j, i, {DuplicateTier::kNearCopy, float(bits), InverseDihedral(t)});
@@ -610,7 +593,7 @@ Result<std::vector<DuplicateGroup>> Engine::FindDuplicates(const DuplicateOption
 Result<std::vector<DuplicateMember>> Engine::FindCopies(const SearchQuery& q, DuplicateTier tier, int radius, int k) {
   if (tier == DuplicateTier::kSimilar) return Status::InvalidArgument("FindCopies: use Search for the similar tier");
   if (k < 1) return Status::InvalidArgument("k must be at least 1");
-  PictureHash query;
+  PictureHashes query;
   if (!q.image_file.empty() || !q.upload.empty()) {
     const std::string label = q.image_file.empty() ? q.upload_name : q.image_file;
     DOPPEL_ASSIGN_OR_RETURN(query, HashFile(label, options_.embed, q.image_file.empty() ? &q.upload : nullptr));
@@ -626,9 +609,9 @@ Result<std::vector<DuplicateMember>> Engine::FindCopies(const SearchQuery& q, Du
     if (paths.empty()) return Status::NotFound("no indexed picture with id " + std::to_string(id));
     DOPPEL_ASSIGN_OR_RETURN(query, HashFile(paths[0], options_.embed));
   }
-  if (tier == DuplicateTier::kNearCopy && query.hash.quality < kMinHashQuality)
+  if (tier == DuplicateTier::kNearCopy && query.variants[0].quality < kMinHashQuality)
     return Status::InvalidArgument("the query image is too flat for a reliable near-copy hash (quality " +
-                                   std::to_string(query.hash.quality) + ", the least is " +
+                                   std::to_string(query.variants[0].quality) + ", the least is " +
                                    std::to_string(kMinHashQuality) + ")");
   auto hc = HashCollection(impl_->store.get(), false);
   if (!hc.ok()) return std::vector<DuplicateMember>{};  // nothing hashed yet
