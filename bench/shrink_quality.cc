@@ -5,8 +5,15 @@
 // pictures decoded at 1/2, 1/4, 1/8, and the time to decode + embed the set (the speed gain).
 //
 //   build/bin/bench_shrink_quality [--per-class N] [--copies N] [--views N] [--models A,B] [--threads N]
-//                                  [--out BENCHMARKS.md]
+//                                  [--format jpeg|webp] [--out BENCHMARKS.md]
 // --views: cuts of each wallpaper (12).
+// --format webp: the same question for WebP files (may the built-ins add "webp" to their shrink_on_load list?).
+// Every picture of each set is saved as WebP (quality 90, libvips's webpsave, from its full-size decode) in a cache
+// folder (TMP/doppel-bench-shrink/webp/<set>, reused while the JPEG set it comes from is unchanged), the copy files
+// too (each edit of the full-size decode saved as WebP q90; the JPEG edit is doppel eval's, a JPEG q15 re-encode,
+// then saved as WebP q90), and the two decodes are the built-in's spec with "shrink_on_load": true (JPEG alone, so
+// every WebP decodes at full size: the baseline) and the same spec with ["jpeg", "webp"] (libwebp's scaled decode).
+// Its report is the section shrink_quality_webp; the default (JPEG) mode's is shrink_quality.
 //
 // Two copy-detection measures:
 // - "eval copy R@1" is `doppel eval`'s: the edits (crop, rescale, JPEG q15, colour) are applied to the DECODED pixels
@@ -77,24 +84,67 @@ std::pair<double, double> BootstrapMean(const std::vector<int>& hits) {
   return {Quantile(means, 0.025), Quantile(means, 0.975)};
 }
 
+// Saves 8-bit pixels (1 or 3 channels) as a WebP file of this quality through libvips's webpsave.
+bool SaveWebp(const ImageU8& img, const std::string& path, int quality) {
+  VipsImage* v = vips_image_new_from_memory(img.pixels.data(), img.pixels.size(), img.width, img.height, img.channels,
+                                            VIPS_FORMAT_UCHAR);
+  if (!v) return false;
+  const bool ok = vips_webpsave(v, path.c_str(), "Q", quality, nullptr) == 0;
+  g_object_unref(v);
+  return ok;
+}
+
+// --format webp: the labelled folder `src` again as WebP files in `dst` (the same subfolders and file stems), each
+// picture's full-size decode saved at quality 90, `threads` at a time. Returns the number of pictures saved.
+int MakeWebpSet(const fs::path& src, const fs::path& dst, int threads) {
+  auto set = LoadLabelledSet(src.string());
+  if (!set.ok()) return 0;
+  fs::remove_all(dst);
+  for (const auto& c : set->classes) fs::create_directories(dst / c);
+  std::atomic<size_t> next{0};
+  std::atomic<int> made{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < set->images.size(); i = next++) {
+      const auto& im = set->images[i];
+      auto d = DecodeImageFile(im.path);
+      const fs::path out = dst / set->classes[im.label] / (fs::path(im.path).stem().string() + ".webp");
+      if (d.ok() && SaveWebp(d->rgb, out.string(), 90)) ++made;
+    }
+  };
+  std::vector<std::thread> ts;
+  for (int t = 0; t < std::max(1, threads); ++t) ts.emplace_back(worker);
+  for (auto& t : ts) t.join();
+  return made;
+}
+
 // The copy files of a set: for the originals `doppel eval` edits (evenly spread), each edit of CopyEditNames applied
 // to the full-size decode and saved as DIR/<original>_<edit>.jpg. Returns (original index, edit index, path).
+// webp: each edit as ApplyCopyEdit makes it (the JPEG edit: a q15 re-encode, decoded) saved as DIR/<..>.webp at
+// quality 90; the folder is kept between runs while its stamp (`stamp`: the set's, the count) is unchanged.
 struct CopyFile {
   size_t original;
   size_t edit;
   std::string path;
 };
-std::vector<CopyFile> MakeCopyFiles(const LabelledSet& set, int copies, const fs::path& dir, int threads) {
+std::vector<CopyFile> MakeCopyFiles(const LabelledSet& set, int copies, const fs::path& dir, int threads,
+                                    bool webp = false, const std::string& stamp = "") {
   std::vector<CopyFile> out;
   const size_t n = set.images.size(), want = std::min<size_t>(copies, n);
   const auto edits = CopyEditNames();
-  fs::create_directories(dir);
   std::vector<std::pair<size_t, size_t>> jobs;
   for (size_t i = 0; i < want; ++i)
     for (size_t e = 0; e < edits.size(); ++e) {
       const size_t o = i * n / want;
-      out.push_back({o, e, (dir / (std::to_string(o) + "_" + edits[e] + ".jpg")).string()});
+      out.push_back({o, e, (dir / (std::to_string(o) + "_" + edits[e] + (webp ? ".webp" : ".jpg"))).string()});
     }
+  if (webp) {
+    std::ifstream f(dir / ".stamp");
+    std::string have;
+    std::getline(f, have);
+    if (have == stamp) return out;
+    fs::remove_all(dir);
+  }
+  fs::create_directories(dir);
   std::atomic<size_t> next{0};
   auto worker = [&] {
     for (size_t k = next++; k < want; k = next++) {
@@ -103,6 +153,11 @@ std::vector<CopyFile> MakeCopyFiles(const LabelledSet& set, int copies, const fs
       if (!d.ok()) continue;
       for (size_t e = 0; e < edits.size(); ++e) {
         const std::string path = out[k * edits.size() + e].path;
+        if (webp) {
+          auto edited = ApplyCopyEdit(d->rgb, edits[e]);
+          if (edited.ok()) SaveWebp(*edited, path, 90);
+          continue;
+        }
         Result<std::string> bytes = Status::Internal("");
         if (edits[e] == "jpeg") {
           bytes = EncodeJpeg(d->rgb, 15);
@@ -117,6 +172,7 @@ std::vector<CopyFile> MakeCopyFiles(const LabelledSet& set, int copies, const fs
   std::vector<std::thread> ts;
   for (int t = 0; t < std::max(1, threads); ++t) ts.emplace_back(worker);
   for (auto& t : ts) t.join();
+  if (webp) std::ofstream(dir / ".stamp") << stamp << "\n";
   return out;
 }
 
@@ -233,7 +289,7 @@ std::string Scales(const Run& r, int total) {
 
 int Main(int argc, char** argv) {
   int per = 12, copies = 100, views = 12, threads = std::max(1u, std::thread::hardware_concurrency());
-  std::string models_arg = "mobilenet_v2,inception_v3", out = "BENCHMARKS.md";
+  std::string models_arg = "mobilenet_v2,inception_v3", out = "BENCHMARKS.md", format = "jpeg";
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     if (k == "--per-class" && i + 1 < argc) per = std::stoi(argv[++i]);
@@ -242,10 +298,13 @@ int Main(int argc, char** argv) {
     else if (k == "--models" && i + 1 < argc) models_arg = argv[++i];
     else if (k == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
     else if (k == "--out" && i + 1 < argc) out = argv[++i];
+    else if (k == "--format" && i + 1 < argc && (std::string_view(argv[i + 1]) == "jpeg" ||
+                                                    std::string_view(argv[i + 1]) == "webp"))
+      format = argv[++i];
     else {
       std::fprintf(stderr,
                    "usage: bench_shrink_quality [--per-class N] [--copies N] [--views N] [--models A,B] [--threads N] "
-                   "[--out FILE]\n");
+                   "[--format jpeg|webp] [--out FILE]\n");
       return 2;
     }
   }
@@ -292,25 +351,60 @@ int Main(int argc, char** argv) {
     sets.emplace_back("clip art scaled up (openclipart-png, " + std::to_string(per) + " a category)", tmp / "clipart");
   else
     notes.push_back("openclipart-png is not installed (`apt-get install openclipart-png`): its set was skipped.");
+  // --format webp: each set as WebP files, remade when the JPEG set's stamp changes.
+  const bool webp = format == "webp";
+  if (webp) {
+    for (auto& s : sets) {
+      const fs::path from = s.second, to = tmp / "webp" / from.filename();
+      std::ifstream f(from / ".stamp");
+      std::string source;
+      std::getline(f, source);
+      std::printf("%s: WebP files...\n", s.first.c_str());
+      std::fflush(stdout);
+      if (!built(to, "v1 webp q90 of " + source, [&] { return MakeWebpSet(from, to, threads); }))
+        notes.push_back(s.first + ": no picture could be saved as WebP.");
+      s.second = to;
+    }
+  }
 
   Section report;
-  report.Say("## Shrink-on-load and retrieval quality (issue 15)");
-  report.Say("");
-  report.Say("Command: `build/bin/bench_shrink_quality --per-class " + std::to_string(per) + " --copies " +
-             std::to_string(copies) + (views != 12 ? " --views " + std::to_string(views) : std::string()) +
-             (model_names.size() != 2 ? " --models " + models_arg : std::string()) + " --threads " +
-             std::to_string(threads) + "`, " + Today() + ", " +
-             MachineDescription() + ". Each built-in model with its spec without shrink-on-load (full) and the same "
-             "spec with `\"shrink_on_load\": true` (shrink; the same ONNX model). Every picture queries all others "
-             "(exact "
-             "inner product). eval copy R@1: `doppel eval`'s copy detection (100 originals x crop 70% / rescale 40% / "
-             "JPEG q15 / colour shift, the edits applied to the decoded pixels, so with shrink-on-load to the draft). "
-             "file copy R@1: the same edits applied to the full-size picture and saved as JPEG files (q90; the JPEG "
-             "edit q15), decoded as queries are (a copy is drafted at its own scale). Brackets: 95% bootstrap "
-             "intervals over the queries. Time: decode + preprocess + embed of the set's pictures with " +
-             std::to_string(threads) +
-             " threads, files in the page cache, the faster of two passes. Decoded at: the share of pictures per DCT "
-             "scale.");
+  const std::string command =
+      "build/bin/bench_shrink_quality --per-class " + std::to_string(per) + " --copies " + std::to_string(copies) +
+      (views != 12 ? " --views " + std::to_string(views) : std::string()) +
+      (model_names.size() != 2 ? " --models " + models_arg : std::string()) + " --threads " + std::to_string(threads) +
+      (webp ? " --format webp" : "");
+  if (webp) {
+    report.Say("## WebP shrink-on-load and retrieval quality (issue 15)");
+    report.Say("");
+    report.Say("Command: `" + command + "`, " + Today() + ", " + MachineDescription() +
+               ". The sets of the JPEG section above, every picture saved as WebP (quality 90, libvips's webpsave, "
+               "from its full-size decode). Each built-in model with its spec and `\"shrink_on_load\": true` (JPEG "
+               "alone: every WebP decodes at full size; full) and the same spec with `[\"jpeg\", \"webp\"]` "
+               "(libwebp's scaled decode at the draft scale; shrink; the same ONNX model). Every picture queries all "
+               "others (exact inner product). eval copy R@1: `doppel eval`'s copy detection (100 originals x crop "
+               "70% / rescale 40% / JPEG q15 / colour shift, the edits applied to the decoded pixels, so with "
+               "shrink-on-load to the draft). file copy R@1: the same edits applied to the full-size picture and "
+               "saved as WebP files (q90; the JPEG edit is a JPEG q15 re-encode, decoded, then saved as WebP q90), "
+               "decoded as queries are (a copy is drafted at its own scale). Brackets: 95% bootstrap intervals over "
+               "the queries. Time: decode + preprocess + embed of the set's pictures with " +
+               std::to_string(threads) +
+               " threads, files in the page cache, the faster of two passes. Decoded at: the share of pictures per "
+               "scale of libwebp's decode.");
+  } else {
+    report.Say("## Shrink-on-load and retrieval quality (issue 15)");
+    report.Say("");
+    report.Say("Command: `" + command + "`, " + Today() + ", " + MachineDescription() +
+               ". Each built-in model with its spec without shrink-on-load (full) and the same spec with "
+               "`\"shrink_on_load\": true` (shrink; the same ONNX model). Every picture queries all others (exact "
+               "inner product). eval copy R@1: `doppel eval`'s copy detection (100 originals x crop 70% / rescale "
+               "40% / JPEG q15 / colour shift, the edits applied to the decoded pixels, so with shrink-on-load to the "
+               "draft). file copy R@1: the same edits applied to the full-size picture and saved as JPEG files (q90; "
+               "the JPEG edit q15), decoded as queries are (a copy is drafted at its own scale). Brackets: 95% "
+               "bootstrap intervals over the queries. Time: decode + preprocess + embed of the set's pictures with " +
+               std::to_string(threads) +
+               " threads, files in the page cache, the faster of two passes. Decoded at: the share of pictures per "
+               "DCT scale.");
+  }
   // model -> per set: (mAP change, eval copy change, file copy change)
   std::map<std::string, std::vector<std::tuple<std::string, double, double, double>>> changes;
   std::map<std::string, std::pair<double, double>> time_total;  // model -> (full, shrink) seconds over all sets
@@ -332,7 +426,10 @@ int Main(int argc, char** argv) {
     }
     std::printf("%s: making the copy files...\n", label.c_str());
     std::fflush(stdout);
-    const auto copy_files = MakeCopyFiles(*set, copies, dir.string() + "-copies", threads);
+    std::string set_stamp;
+    if (webp) std::getline(std::ifstream(dir / ".stamp"), set_stamp);
+    const auto copy_files = MakeCopyFiles(*set, copies, dir.string() + "-copies", threads, webp,
+                                          set_stamp + ", copies " + std::to_string(copies));
     report.Say("");
     report.Sayf("**%s**: %zu pictures, %zu classes, shorter side >= %d px, %d with the longer side >= 3000 px; "
                 "%zu copy files.",
@@ -351,8 +448,12 @@ int Main(int argc, char** argv) {
       const std::string onnx = (tmp / (name + ".onnx")).string();
       Status st = keras::ImportKeras((fs::path(NsfwjsDir()) / b->subfolder).string(), onnx, b->options);
       // full: the built-in's spec without shrink_on_load (whatever the built-in's default is); shrink: with it.
+      // webp: full is the spec with shrink_on_load true (JPEG alone: WebP at full size); shrink adds WebP.
       auto spec = st.ok() ? LoadSidecar(onnx) : Result<ModelSpec>(st);
-      if (spec.ok()) spec->preprocess.shrink_on_load = false;
+      if (spec.ok()) {
+        spec->preprocess.shrink_on_load = webp;
+        spec->preprocess.shrink_formats = kDraftJpeg;
+      }
       auto model = spec.ok() ? OnnxModel::Load(onnx, *spec) : Result<std::shared_ptr<OnnxModel>>(spec.status());
       if (!model.ok()) {
         notes.push_back(name + ": " + model.status().ToString());
@@ -360,6 +461,7 @@ int Main(int argc, char** argv) {
       }
       ModelSpec shrink_spec = (*model)->spec();
       shrink_spec.preprocess.shrink_on_load = true;
+      if (webp) shrink_spec.preprocess.shrink_formats = kDraftJpeg | kDraftWebp;
       auto shrink_model = OnnxModel::Load(onnx, shrink_spec);
       if (!shrink_model.ok()) {
         notes.push_back(name + " with shrink_on_load: " + shrink_model.status().ToString());
@@ -431,7 +533,7 @@ int Main(int argc, char** argv) {
                 pass >= 2 ? "qualifies (rule met)" : "does not qualify: stays opt-in");
   }
   for (const auto& n : notes) report.Say("\nNote: " + n);
-  return report.Write(out, "shrink_quality") ? 0 : 1;
+  return report.Write(out, webp ? "shrink_quality_webp" : "shrink_quality") ? 0 : 1;
 }
 
 }  // namespace
