@@ -31,9 +31,11 @@ Result<BuiltinKerasModel> BuiltinKeras(const std::string& name) {
   if (name == "mobilenet_v2") {
     b.options = NsfwjsOptions(224);
     b.options.tap = "block_10_depthwise_relu";  // 384-channel ReLU6; every layer before block_11_expand is frozen
-    // JPEGs decoded at the smallest DCT scale still >= 224x224: no loss beyond 0.005 mAP / copy R@1 on three
-    // large-JPEG sets, 4x faster decode + embed (bench_shrink_quality, BENCHMARKS.md; README says why).
+    // JPEGs decoded at the smallest DCT scale still >= 224x224, WebPs by libwebp's scaled decode at that scale:
+    // no loss beyond 0.005 mAP / copy R@1 on three large-JPEG sets (WebP: on two of the three), 4x (WebP 3.5-7x)
+    // faster decode + embed (bench_shrink_quality, BENCHMARKS.md; README says why). HEIF thumbnails stay opt-in.
     b.options.shrink_on_load = true;
+    b.options.shrink_formats = {"webp"};
     b.options.pool = "gem";
     b.options.gem_p = 3.0f;
     b.options.metadata.push_back(
@@ -44,9 +46,10 @@ Result<BuiltinKerasModel> BuiltinKeras(const std::string& name) {
   } else if (name == "inception_v3") {
     b.options = NsfwjsOptions(299);
     b.options.tap = "mixed5";  // fully frozen; mixed6 already has trainable ancestors
-    // JPEGs decoded at the smallest DCT scale still >= 299x299: no loss on three large-JPEG sets, 1.6x faster
-    // decode + embed (bench_shrink_quality, BENCHMARKS.md).
+    // JPEGs decoded at the smallest DCT scale still >= 299x299 (WebPs likewise): no loss on three large-JPEG sets
+    // (WebP: on two of the three), 1.6x (WebP 3.4-4.3x) faster decode + embed (bench_shrink_quality, BENCHMARKS.md).
     b.options.shrink_on_load = true;
+    b.options.shrink_formats = {"webp"};
     b.options.pool = "max";
     b.options.metadata.push_back(
         {"doppel.weights",

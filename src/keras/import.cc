@@ -89,7 +89,12 @@ std::string SidecarJson(const ConvertedModel& c, const KerasImportOptions& o) {
   if (spec_pools && o.pool == "gem") j["gem_p"] = o.gem_p;
   if (c.output_is_feature_map) j["output_layout"] = "nchw";
   j["normalize"] = true;
-  if (o.shrink_on_load) j["shrink_on_load"] = true;
+  if (o.shrink_on_load && o.shrink_formats.empty()) {
+    j["shrink_on_load"] = true;
+  } else if (o.shrink_on_load) {
+    j["shrink_on_load"] = json::array({"jpeg"});
+    for (const auto& f : o.shrink_formats) j["shrink_on_load"].push_back(f);
+  }
   return j.dump(2) + "\n";
 }
 

@@ -209,6 +209,10 @@ TEST_F(KerasModelTest, ShrinkOnLoadReachesTheSidecar) {
   r = ConvertKeras(dir.path().string(), o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(json::parse(r->sidecar_json)["shrink_on_load"], true);
+  o.shrink_formats = {"webp"};  // more formats: the list form
+  r = ConvertKeras(dir.path().string(), o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(json::parse(r->sidecar_json)["shrink_on_load"], json::array({"jpeg", "webp"}));
 }
 
 TEST_F(KerasModelTest, PoolingInTheGraph) {

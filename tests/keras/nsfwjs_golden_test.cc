@@ -179,13 +179,14 @@ TEST(KerasNsfwjsGolden, InceptionV3Mixed5) {
   EXPECT_NE(r->sidecar_json.find("\"width\": 299"), std::string::npos) << r->sidecar_json;
 }
 
-// Both built-ins decode JPEGs with shrink-on-load (bench_shrink_quality: no loss beyond 0.005 mAP / copy R@1 on at
-// least two large-JPEG sets; BENCHMARKS.md). Needs no weights: the options alone.
+// Both built-ins decode JPEGs and WebPs with shrink-on-load (bench_shrink_quality: no loss beyond 0.005 mAP / copy
+// R@1 on at least two large-picture sets, in each format; BENCHMARKS.md). Needs no weights: the options alone.
 TEST(KerasNsfwjsGolden, BuiltinsShrinkOnLoad) {
   for (const std::string name : BuiltinKerasModelNames()) {
     auto b = BuiltinKeras(name);
     ASSERT_TRUE(b.ok()) << name;
     EXPECT_TRUE(b->options.shrink_on_load) << name;
+    EXPECT_EQ(b->options.shrink_formats, std::vector<std::string>{"webp"}) << name << ": WebP too, HEIF not";
   }
 }
 

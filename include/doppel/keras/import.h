@@ -47,6 +47,8 @@ struct KerasImportOptions {
   std::string interpolation = "bilinear";
   // Written as the spec key "shrink_on_load" when true (JPEGs decoded at the smallest DCT scale the resize allows).
   bool shrink_on_load = false;
+  // With shrink_on_load: more formats that shrink ("webp", "heif"); the key is then the list ["jpeg", ...].
+  std::vector<std::string> shrink_formats;
 
   // Extra ModelProto metadata_props (provenance, licences); the importer adds its own "doppel.keras.*" entries.
   std::vector<std::pair<std::string, std::string>> metadata;
