@@ -34,6 +34,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <string_view>
@@ -95,7 +96,8 @@ bool SaveWebp(const ImageU8& img, const std::string& path, int quality) {
 }
 
 // --format webp: the labelled folder `src` again as WebP files in `dst` (the same subfolders and file stems), each
-// picture's full-size decode saved at quality 90, `threads` at a time. Returns the number of pictures saved.
+// picture's full-size decode saved at quality 90, `threads` at a time. Returns the number of pictures saved; those
+// that could not be (WebP holds at most 16383 px a side) are named in dst/not-saved.txt, one per line, and left out.
 int MakeWebpSet(const fs::path& src, const fs::path& dst, int threads) {
   auto set = LoadLabelledSet(src.string());
   if (!set.ok()) return 0;
@@ -103,17 +105,30 @@ int MakeWebpSet(const fs::path& src, const fs::path& dst, int threads) {
   for (const auto& c : set->classes) fs::create_directories(dst / c);
   std::atomic<size_t> next{0};
   std::atomic<int> made{0};
+  std::mutex failed_mu;
+  std::vector<std::string> failed;
   auto worker = [&] {
     for (size_t i = next++; i < set->images.size(); i = next++) {
       const auto& im = set->images[i];
       auto d = DecodeImageFile(im.path);
       const fs::path out = dst / set->classes[im.label] / (fs::path(im.path).stem().string() + ".webp");
-      if (d.ok() && SaveWebp(d->rgb, out.string(), 90)) ++made;
+      if (d.ok() && SaveWebp(d->rgb, out.string(), 90)) {
+        ++made;
+        continue;
+      }
+      std::error_code ec;
+      fs::remove(out, ec);  // libvips may leave an empty file behind
+      std::lock_guard<std::mutex> l(failed_mu);
+      failed.push_back(im.path + (d.ok() ? " (" + std::to_string(d->rgb.width) + "x" + std::to_string(d->rgb.height) + ")"
+                                         : ": " + d.status().ToString()));
     }
   };
   std::vector<std::thread> ts;
   for (int t = 0; t < std::max(1, threads); ++t) ts.emplace_back(worker);
   for (auto& t : ts) t.join();
+  std::sort(failed.begin(), failed.end());
+  std::ofstream list(dst / "not-saved.txt");
+  for (const auto& f : failed) list << f << "\n";
   return made;
 }
 
@@ -361,8 +376,11 @@ int Main(int argc, char** argv) {
       std::getline(f, source);
       std::printf("%s: WebP files...\n", s.first.c_str());
       std::fflush(stdout);
-      if (!built(to, "v1 webp q90 of " + source, [&] { return MakeWebpSet(from, to, threads); }))
+      if (!built(to, "v2 webp q90 of " + source, [&] { return MakeWebpSet(from, to, threads); }))
         notes.push_back(s.first + ": no picture could be saved as WebP.");
+      std::ifstream not_saved(to / "not-saved.txt");
+      for (std::string line; std::getline(not_saved, line);)
+        notes.push_back(s.first + ": " + line + " could not be saved as WebP (at most 16383 px a side): left out.");
       s.second = to;
     }
   }
