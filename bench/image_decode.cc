@@ -143,7 +143,8 @@ int Formats(const std::string& sample, int rounds, const std::string& out) {
   const std::string jpg = (dir / "picture.jpg").string(), webp = (dir / "picture.webp").string(),
                     png = (dir / "picture.png").string(), heic = (dir / "picture.heic").string(),
                     bare = (dir / "no-thumbnail.heic").string();
-  bool ok = vips_jpegsave(big, jpg.c_str(), "Q", 90, nullptr) == 0 && vips_webpsave(big, webp.c_str(), "Q", 90, nullptr) == 0 &&
+  bool ok = vips_jpegsave(big, jpg.c_str(), "Q", 90, nullptr) == 0 &&
+            vips_webpsave(big, webp.c_str(), "Q", 90, nullptr) == 0 &&
             vips_pngsave(big, png.c_str(), "compression", 1, nullptr) == 0 &&
             vips_heifsave(big, bare.c_str(), "Q", 50, "compression", VIPS_FOREIGN_HEIF_COMPRESSION_HEVC, nullptr) == 0;
   g_object_unref(big);

@@ -111,7 +111,8 @@ struct NearPair {
 };
 
 // Every pair of `good` pictures within `radius` bits in some rotation/flip, on all cores.
-std::vector<NearPair> NearCopyPairs(const std::vector<PictureHashes>& hashes, const std::vector<size_t>& good, int radius) {
+std::vector<NearPair> NearCopyPairs(const std::vector<PictureHashes>& hashes, const std::vector<size_t>& good,
+                                    int radius) {
   struct Words {
     uint64_t w[4];
   };

@@ -206,7 +206,9 @@ Result<DecodedImage> DecodeJpegWithLibjpeg(std::string_view bytes, const std::st
   }
 
   // Shrink-on-load: Pillow's draft rule (see DecodeOptions), then libjpeg's DCT scaling by 1/s.
-  const int s = (options.draft_formats & kDraftJpeg) ? DraftScale(cinfo.image_width, cinfo.image_height, orientation, options) : 1;
+  const int s = (options.draft_formats & kDraftJpeg)
+                    ? DraftScale(cinfo.image_width, cinfo.image_height, orientation, options)
+                    : 1;
   cinfo.scale_num = 1;
   cinfo.scale_denom = unsigned(s);
   result.draft_scale = s;

@@ -77,7 +77,8 @@ Status ParseTriple(const json& j, const char* key, std::array<float, 3>* out) {
 }
 
 // "shrink_on_load": true (JPEG), false, or a list of the formats that shrink ("jpeg", "webp", "heif").
-const std::pair<const char*, unsigned> kShrinkFormats[] = {{"jpeg", kDraftJpeg}, {"webp", kDraftWebp}, {"heif", kDraftHeif}};
+const std::pair<const char*, unsigned> kShrinkFormats[] = {
+    {"jpeg", kDraftJpeg}, {"webp", kDraftWebp}, {"heif", kDraftHeif}};
 
 Status ParseShrinkOnLoad(const json& v, PreprocessSpec* p) {
   if (v.is_boolean()) {
