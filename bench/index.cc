@@ -13,7 +13,7 @@
 //     with shrink_on_load off and on, against the entropy-decoding floor: libjpeg-turbo alone decoding the same files
 //     at DCT scale 1/8 on every core.
 // (c) ResNet50 and VGG16 with RANDOM weights (doppel-modelgen) and the two built-in models together, against pure
-//     inference of the same models (2 callers, intra-op 1, batch 8: the engine's configuration).
+//     inference of the same models (2 callers, intra-op 1: the engine's configuration; the better of batch 1 and 8).
 // (l) --large N: N distinct 64x64 JPEG tiles (tiles.h) indexed from an empty data directory with the built-in
 //     default model, as `doppel index` does it: wall time, images/s, peak resident memory; then the unchanged folder
 //     again. Its own section of BENCHMARKS.md ("index_large").
@@ -338,12 +338,12 @@ int Main(int argc, char** argv) {
     if (!m.ok()) return fail(m.status());
     loaded[n] = *m;
   }
-  // Pure inference in the engine's configuration (2 callers, intra-op 1, batch 8).
+  // Pure inference in the engine's configuration (2 callers, intra-op 1), at the better of batch 1 and 8.
   std::map<std::string, double> pure;
   auto has = [&](char part) { return parts.find(part) != std::string::npos; };
   for (const auto& [n, m] : loaded)
     for (int r = 0; r < repeat && n == kBuiltinDefaultModel; ++r)
-      pure[n] = std::max(pure[n], InferenceRate(*m, 8, int(cores), n == "vgg16" ? 6.0 : 3.0));
+      pure[n] = std::max(pure[n], BestInferenceRate(*m, int(cores), n == "vgg16" ? 6.0 : 3.0));
 
   // An index run of `files` into a fresh data directory with `models` (name -> spec of the entry's file).
   auto run_index = [&](const std::string& dir, const std::vector<std::pair<std::string, ModelSpec>>& models,
@@ -453,7 +453,7 @@ int Main(int argc, char** argv) {
   double infer1 = 1e9, small_hash = 1e9, small_dec = 1e9, small_dec_s = 1e9, rec_own = 1e9, rec_shared = 1e9;
   double cam_hash = 1e9, cam_dec = 1e9, cam_dec_s = 1e9, floor = 0;
   for (int r = 0; r < repeat; ++r) {
-    infer1 = std::min(infer1, 1.0 / InferenceRate(mob, 8, 1, 3.0));
+    infer1 = std::min(infer1, 1.0 / BestInferenceRate(mob, 1, 3.0));
     small_hash = std::min(small_hash, read_hash(first(photos, 200)));
     small_dec = std::min(small_dec, decode_prep(small_bytes, false));
     small_dec_s = std::min(small_dec_s, decode_prep(small_bytes, true));
@@ -476,9 +476,9 @@ int Main(int argc, char** argv) {
                 "compared with its reference measured just before and after it, and the better of %d runs is shown "
                 "(the machine is shared and its speed drifts); index jobs at the references' priority (index_nice "
                 "0). Engine defaults otherwise: the streaming "
-                "pipeline (reading + SHA-256 on the job's thread, one embedding session for the run with adaptive "
-                "decoders and %u inference threads sharing a budget of %u cores, commits every 32 pictures on their "
-                "own thread), batch 8, HNSW. Rates count the index call up to its last commit (model sessions are loaded "
+                "pipeline (reading + SHA-256 on the job's thread, one embedding session for the run: %u workers, "
+                "each decoding and running inference on its own pictures, at most %u at once; commits every 32 "
+                "pictures on their own thread), batch %d, HNSW. Rates count the index call up to its last commit (model sessions are loaded "
                 "before, as for the references) and include the near-copy records, made in the pipeline (from the "
                 "model's decode when it decodes by the records' rule: shrink_on_load on a 224x224 model; else by "
                 "a decode of their own); \"+ records after\" is the pass after the last commit for pictures that "
@@ -486,7 +486,8 @@ int Main(int argc, char** argv) {
                 "busy = the process's CPU time / wall time over the same span; runnable cores = its threads' time on "
                 "a CPU or waiting for one / wall time (what it would use on an idle machine: when a neighbour takes "
                 "cores, busy drops but runnable does not).",
-                images, camera, repeat, Today().c_str(), MachineDescription().c_str(), repeat, cores, cores);
+                images, camera, repeat, Today().c_str(), MachineDescription().c_str(), repeat, cores, cores,
+                EmbedOptions{}.batch_size);
   report.Say(buf);
   report.Say("");
   report.Say("| run | pictures | index s | + records after s | img/s | against | its img/s | ratio | target | "
@@ -503,12 +504,12 @@ int Main(int argc, char** argv) {
   // (a)
   if (has('a')) {
     auto a = best_index("a", {spec_of(def)}, photos, [&] {
-      return cores / (small_hash + decode_prep(small_bytes, false) + rec_own + 1.0 / InferenceRate(mob, 8, 1, 1.5));
+      return cores / (small_hash + decode_prep(small_bytes, false) + rec_own + 1.0 / BestInferenceRate(mob, 1, 1.5));
     });
     if (!a.ok()) return fail(a.status());
     row(def + ", 640x480, shrink_on_load off", *a, "CPU bound (parts below)", ">= 90%");
     auto as = best_index("a-on", {spec_of(def, true)}, photos, [&] {
-      return cores / (small_hash + decode_prep(small_bytes, true) + rec_shared + 1.0 / InferenceRate(mob, 8, 1, 1.5));
+      return cores / (small_hash + decode_prep(small_bytes, true) + rec_shared + 1.0 / BestInferenceRate(mob, 1, 1.5));
     });
     if (!as.ok()) return fail(as.status());
     if (as->hash_decodes != 0) return fail(Status::Internal("shrink_on_load on: the records did not share the decode"));
@@ -526,9 +527,9 @@ int Main(int argc, char** argv) {
   }
   // (c)
   if (has('c')) {
-    // Pure inference in the engine's configuration (all cores as callers, intra-op 1, batch 8).
+    // Pure inference in the engine's configuration (all cores as callers, intra-op 1), better of batch 1 and 8.
     auto pure_now = [&](const std::string& n, double secs) {
-      const double r = InferenceRate(*loaded.at(n), 8, int(cores), secs);
+      const double r = BestInferenceRate(*loaded.at(n), int(cores), secs);
       pure[n] = std::max(pure[n], r);
       return r;
     };
@@ -548,7 +549,7 @@ int Main(int argc, char** argv) {
   std::snprintf(buf, sizeof buf,
                 "One thread, ms per picture (%s): 640x480: read + SHA-256 %.2f, decode + preprocess %.2f (full), %.2f "
                 "(shrink_on_load: 1/2), near-copy record %.2f (own decode), %.2f (from the model's decode), inference "
-                "%.2f (batch 8); CPU bound %u / %.2f ms = %.1f img/s, shrink_on_load on %u / %.2f ms = %.1f img/s "
+                "%.2f (the better of batch 1 and 8); CPU bound %u / %.2f ms = %.1f img/s, shrink_on_load on %u / %.2f ms = %.1f img/s "
                 "(but %u threads run this inference at %.2fx "
                 "the speed of one, not %ux: pure inference below). 12 MP (%d files, %.1f MB on average, made in "
                 "%.0f s): read + SHA-256 %.2f, decode + preprocess %.1f (full), %.1f (shrink_on_load: 1/8); "

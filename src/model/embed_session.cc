@@ -1,30 +1,31 @@
-// The workers behind Embedder::Start (see embedder.h): one long-lived set per session.
+// The workers behind Embedder::Start (see embedder.h): one long-lived set per session, in one of two shapes.
 //
-//   Push -> inputs (bounded) -> decode workers -> prepared (bounded) -> inference workers -> sink
+//   run to completion (decode_threads 0, the default):
+//     Push -> inputs (bounded) -> `slots` workers, each: decode + preprocess -> its own batch -> inference -> sink
+//   staged (decode_threads N > 0):
+//     Push -> inputs (bounded) -> N decode workers -> prepared (bounded) -> `slots` inference workers -> sink
 //
 // Invariants:
-// - CPU budget: a worker holds one of `slots` (infer_threads of them) while it computes, never while it waits on a
-//   queue or the sink; so at most infer_threads threads of the session compute at once, whatever the mix. Decoders
-//   come first for a free slot (they feed everything downstream; when the tensor queue is full they wait on it and
-//   leave the slots to inference), and an inference worker runs what is queued (up to a batch) rather than wait
-//   for a full batch: no slot stays free while there is work.
-// - Adaptive decoding: decode worker k works only while k < target. The target follows the measured thread CPU
-//   time per image of decode + preprocess (d) and of inference (i): decoders needed to keep up with the whole
-//   budget = slots * d / (d + i), rounded up, between 1 and max_decoders. Workers above the target sleep (and hold
-//   no image).
-// - Memory: `inputs` holds at most 2 sources per slot (file bytes), `prepared` 2 batches per inference worker
-//   (tensors), each working decoder one decoded image, each inference worker one batch.
-// - Every source pushed gets exactly one sink call, unless the session is stopped before a decoder starts it.
+// - CPU budget: at most `slots` (infer_threads) threads of the session compute at once. Run to completion: there
+//   are only that many workers. Staged: a worker holds one of the slots while it computes, never while it waits on
+//   a queue or the sink; decoders come first for a free slot (they feed everything downstream; when the tensor
+//   queue is full they wait on it and leave the slots to inference), and an inference worker runs what is queued
+//   (up to a batch) rather than wait for a full batch: no slot stays free while there is work.
+// - Why run to completion is the default (BENCHMARKS.md, bench_index): a picture is never handed from thread to
+//   thread between decoding and inference, so no core sits idle waiting for a woken thread (on a VM a wake-up
+//   costs ~70 us), and inference reads a tensor still in the cache of the core that made it. A worker runs its
+//   batch when full, or as soon as no source is queued (no worker waits with a part batch).
+// - Memory: `inputs` holds at most 2 sources per slot (file bytes); each worker at most one batch of tensors
+//   (staged: `prepared` 2 batches per inference worker, each decoder one decoded image).
+// - Every source pushed gets exactly one sink call, unless the session is stopped before a worker starts it.
 // - One decode per distinct decode setting a source needs: models that decode alike share it, and a source's
 //   near-copy record (ImageSource::picture_hash) is made from the decode of a model that decodes by the record's
 //   rule (or by the rule for JPEG while shrinking more formats, when that picture's decode has the rule's pixels:
-//   DecodedLikePictureHash), or else from one more decode on the same worker (counted as decode time: the
-//   adaptation sees it).
+//   DecodedLikePictureHash), or else from one more decode on the same worker (counted as decode time).
 #include <pthread.h>
 #include <time.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <condition_variable>
 #include <map>
@@ -105,6 +106,7 @@ struct EmbedSession::State {
         sink(std::move(s)),
         stop_flag(stop),
         slots_count(std::max(1, options.infer_threads)),
+        run_to_completion(options.decode_threads == 0),
         inputs(size_t(2 * slots_count)),
         prepared(size_t(options.batch_size) * size_t(slots_count) * 2),
         slots(slots_count) {
@@ -131,9 +133,7 @@ struct EmbedSession::State {
     }
     if (hash_decode == decode_settings.size())
       decode_settings.push_back(PictureHashDecodeOptions(options.max_file_bytes, options.max_pixels));
-    max_decoders = options.decode_threads > 0 ? options.decode_threads : slots_count;
-    // Adaptive: all of them until the first measurements (a slow start costs more than a few idle decoders).
-    target = max_decoders;
+    decoders = run_to_completion ? slots_count : options.decode_threads;
   }
 
   bool Stopping() const { return stopped || (stop_flag && *stop_flag); }
@@ -144,41 +144,20 @@ struct EmbedSession::State {
   }
 
   void EndInputs(bool stop) {
-    {
-      std::lock_guard<std::mutex> l(tune_mu);
-      if (stop) stopped = true;
-      inputs_ended = true;
-    }
+    if (stop) stopped = true;
     inputs.Close();
-    tune_cv.notify_all();
-  }
-
-  // Decoders needed to keep the whole CPU budget busy (see the file comment). Caller holds tune_mu.
-  void Retune() {
-    if (options.decode_threads > 0 || stats.decoded < 4 || stats.inferred < 1) return;
-    const double need = slots_count * decode_cost / std::max(1e-9, decode_cost + infer_cost);
-    const int t = std::clamp(int(std::ceil(need - 0.05)), 1, max_decoders);
-    if (t != target) {
-      target = t;
-      tune_cv.notify_all();
-    }
   }
 
   void RecordDecode(double cpu) {
-    std::lock_guard<std::mutex> l(tune_mu);
+    std::lock_guard<std::mutex> l(stats_mu);
     ++stats.decoded;
     stats.decode_cpu_seconds += cpu;
-    decode_cost = stats.decoded == 1 ? cpu : decode_cost + 0.05 * (cpu - decode_cost);
-    Retune();
   }
 
   void RecordInfer(double cpu, int n) {
-    std::lock_guard<std::mutex> l(tune_mu);
-    const double per = cpu / std::max(1, n);
-    infer_cost = stats.inferred == 0 ? per : infer_cost + 0.2 * (per - infer_cost);
+    std::lock_guard<std::mutex> l(stats_mu);
     stats.inferred += n;
     stats.infer_cpu_seconds += cpu;
-    Retune();
   }
 
   // Decodes once per decode setting the source's models need, then preprocesses for each of them.
@@ -223,7 +202,7 @@ struct EmbedSession::State {
       }
       if (auto h = HashDecodedPicture(*d); h.ok()) {
         p->result.picture_hash = std::move(h).value();
-        std::lock_guard<std::mutex> l(tune_mu);
+        std::lock_guard<std::mutex> l(stats_mu);
         ++stats.hashed;
         if (!p->result.picture_hash_shared) ++stats.hash_decodes;
       }
@@ -231,34 +210,105 @@ struct EmbedSession::State {
     return Status::OK();
   }
 
-  void DecodeWorker(int k) {
-    for (;;) {
-      {
-        std::unique_lock<std::mutex> l(tune_mu);
-        tune_cv.wait(l, [&] { return k < target || inputs_ended; });
+  // A source's result, sized for its models, before its decode.
+  Prepared Begin(Input& in) const {
+    Prepared p;
+    p.result.index = in.index;
+    p.result.path = in.source.path;
+    p.result.vectors.assign(models.size(), {});
+    p.models = in.source.models;
+    p.models.resize(models.size(), in.source.models.empty());
+    p.tensors.assign(models.size(), {});
+    return p;
+  }
+
+  // Decodes + preprocesses one source (counted as decode time). False: it failed, and its result went to the sink.
+  bool DecodeOne(Input& in, Prepared* p) {
+    const double c0 = ThreadCpuSeconds();
+    Status st = Prepare(in.source, p);
+    RecordDecode(ThreadCpuSeconds() - c0);
+    if (st.ok()) return true;
+    p->result.status = st;
+    p->result.vectors.clear();
+    Emit(std::move(p->result));
+    return false;
+  }
+
+  // Runs each model over the items that ask for it (one batch per model); the first failure fails the batch.
+  Status InferBatch(std::vector<Prepared>* items, std::vector<float>* input, std::vector<float>* output) {
+    const double c0 = ThreadCpuSeconds();
+    Status st;
+    std::vector<size_t> which;
+    for (size_t m = 0; m < models.size() && st.ok(); ++m) {
+      which.clear();
+      for (size_t i = 0; i < items->size(); ++i)
+        if ((*items)[i].models[m]) which.push_back(i);
+      if (which.empty()) continue;
+      const size_t floats = models[m]->input_floats();
+      input->resize(which.size() * floats);
+      for (size_t j = 0; j < which.size(); ++j)
+        std::copy((*items)[which[j]].tensors[m].begin(), (*items)[which[j]].tensors[m].end(),
+                  input->begin() + j * floats);
+      st = models[m]->Run(input->data(), int(which.size()), output);
+      if (!st.ok()) break;
+      const size_t dim = size_t(models[m]->dim());
+      for (size_t j = 0; j < which.size(); ++j) {
+        (*items)[which[j]].result.vectors[m].assign(output->begin() + j * dim, output->begin() + (j + 1) * dim);
+        std::vector<float>().swap((*items)[which[j]].tensors[m]);
       }
+    }
+    RecordInfer(ThreadCpuSeconds() - c0, int(items->size()));
+    return st;
+  }
+
+  // Hands every item's result to the sink (failed with `st` when it is not OK).
+  void EmitAll(std::vector<Prepared>* items, const Status& st) {
+    for (auto& it : *items) {
+      if (!st.ok()) {
+        it.result.status = st;
+        it.result.vectors.clear();
+      }
+      Emit(std::move(it.result));
+    }
+    items->clear();
+  }
+
+  // Run to completion (decode_threads 0): the worker decodes its own sources and runs inference on them, a batch
+  // at a time, on the same core: no hand-over between decoding and inference, and the tensors are still in that
+  // core's cache. A batch is run when full, or as soon as no source is queued (no worker waits with a part batch).
+  void Worker() {
+    std::vector<Prepared> items;
+    std::vector<float> input, output;
+    for (;;) {
+      std::optional<Input> in = items.empty() ? inputs.Pop() : inputs.TryPop();
+      if (in && Stopping()) in.reset();  // dropped: no result (what is prepared still runs)
+      if (in) {
+        Prepared p = Begin(*in);
+        const bool ok = DecodeOne(*in, &p);
+        in.reset();  // the file's bytes
+        if (ok) items.push_back(std::move(p));
+        if (int(items.size()) < options.batch_size) continue;
+      }
+      if (items.empty()) {
+        if (inputs.Closed() && inputs.Size() == 0) return;
+        continue;
+      }
+      Status st = InferBatch(&items, &input, &output);
+      EmitAll(&items, st);
+    }
+  }
+
+  void DecodeWorker() {
+    for (;;) {
       std::optional<Input> in = inputs.Pop();
       if (!in) break;
       if (Stopping()) continue;  // dropped: no result
-      Prepared p;
-      p.result.index = in->index;
-      p.result.path = in->source.path;
-      p.result.vectors.assign(models.size(), {});
-      p.models = in->source.models;
-      p.models.resize(models.size(), in->source.models.empty());
-      p.tensors.assign(models.size(), {});
+      Prepared p = Begin(*in);
       slots.Acquire(true);
-      const double c0 = ThreadCpuSeconds();
-      Status st = Prepare(in->source, &p);
-      RecordDecode(ThreadCpuSeconds() - c0);
+      const bool ok = DecodeOne(*in, &p);
       slots.Release();
       in.reset();  // the file's bytes
-      if (!st.ok()) {
-        p.result.status = st;
-        p.result.vectors.clear();
-        Emit(std::move(p.result));
-        continue;
-      }
+      if (!ok) continue;
       if (!prepared.Push(std::move(p))) break;
     }
     if (--decoders_running == 0) prepared.Close();
@@ -268,9 +318,7 @@ struct EmbedSession::State {
     const int batch = options.batch_size;
     std::vector<Prepared> items;
     std::vector<float> input, output;
-    std::vector<size_t> which;
     for (;;) {
-      items.clear();
       // Wait for one tensor, then take what is queued, up to a batch. Once no more will come (the decoders are
       // done), what is left is shared among the inference workers, so that none ends the run alone.
       auto first = prepared.Pop();
@@ -285,35 +333,9 @@ struct EmbedSession::State {
         if (!p) break;
         items.push_back(std::move(*p));
       }
-      const double c0 = ThreadCpuSeconds();
-      Status st;
-      for (size_t m = 0; m < models.size() && st.ok(); ++m) {
-        which.clear();
-        for (size_t i = 0; i < items.size(); ++i)
-          if (items[i].models[m]) which.push_back(i);
-        if (which.empty()) continue;
-        const size_t floats = models[m]->input_floats();
-        input.resize(which.size() * floats);
-        for (size_t j = 0; j < which.size(); ++j)
-          std::copy(items[which[j]].tensors[m].begin(), items[which[j]].tensors[m].end(),
-                    input.begin() + j * floats);
-        st = models[m]->Run(input.data(), int(which.size()), &output);
-        if (!st.ok()) break;
-        const size_t dim = size_t(models[m]->dim());
-        for (size_t j = 0; j < which.size(); ++j) {
-          items[which[j]].result.vectors[m].assign(output.begin() + j * dim, output.begin() + (j + 1) * dim);
-          std::vector<float>().swap(items[which[j]].tensors[m]);
-        }
-      }
-      RecordInfer(ThreadCpuSeconds() - c0, int(items.size()));
+      Status st = InferBatch(&items, &input, &output);
       slots.Release();
-      for (auto& it : items) {
-        if (!st.ok()) {
-          it.result.status = st;
-          it.result.vectors.clear();
-        }
-        Emit(std::move(it.result));
-      }
+      EmitAll(&items, st);
     }
   }
 
@@ -322,6 +344,7 @@ struct EmbedSession::State {
   EmbedSink sink;
   const std::atomic<bool>* stop_flag;
   const int slots_count;
+  const bool run_to_completion;  // decode_threads 0: slots_count workers, each decoding and inferring (Worker)
 
   BoundedQueue<Input> inputs;
   BoundedQueue<Prepared> prepared;
@@ -336,12 +359,8 @@ struct EmbedSession::State {
   size_t next_index = 0;
   std::atomic<bool> stopped{false};
 
-  mutable std::mutex tune_mu;  // guards what follows
-  std::condition_variable tune_cv;
-  bool inputs_ended = false;
-  int max_decoders = 1;
-  int target = 1;
-  double decode_cost = 0, infer_cost = 0;  // moving averages, CPU seconds per image
+  int decoders = 1;            // workers that decode: all of them (run to completion) or the dedicated ones
+  mutable std::mutex stats_mu;  // guards stats
   EmbedStats stats;
 
   std::atomic<int> decoders_running{0};
@@ -375,9 +394,9 @@ void EmbedSession::Wait() {
 }
 
 EmbedStats EmbedSession::Stats() const {
-  std::lock_guard<std::mutex> l(s_->tune_mu);
+  std::lock_guard<std::mutex> l(s_->stats_mu);
   EmbedStats st = s_->stats;
-  st.decoders = s_->target;
+  st.decoders = s_->decoders;
   return st;
 }
 
@@ -385,12 +404,20 @@ std::unique_ptr<EmbedSession> Embedder::Start(EmbedSink sink, const std::atomic<
   auto state = std::make_unique<EmbedSession::State>(*this, std::move(sink), stop);
   EmbedSession::State* s = state.get();
   std::unique_ptr<EmbedSession> session(new EmbedSession(std::move(state)));
-  s->decoders_running = s->max_decoders;
+  if (s->run_to_completion) {
+    for (int i = 0; i < s->slots_count; ++i)
+      s->threads.emplace_back([s] {
+        pthread_setname_np(pthread_self(), "doppel-embed");
+        s->Worker();
+      });
+    return session;
+  }
+  s->decoders_running = s->decoders;
   // Named for top, perf and benchmarks (Linux: at most 15 characters).
-  for (int k = 0; k < s->max_decoders; ++k)
-    s->threads.emplace_back([s, k] {
+  for (int k = 0; k < s->decoders; ++k)
+    s->threads.emplace_back([s] {
       pthread_setname_np(pthread_self(), "doppel-decode");
-      s->DecodeWorker(k);
+      s->DecodeWorker();
     });
   for (int i = 0; i < s->slots_count; ++i)
     s->threads.emplace_back([s] {

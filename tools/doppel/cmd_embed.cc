@@ -14,9 +14,9 @@ namespace {
 struct EmbedArgs {
   ModelFlags model;
   std::vector<std::string> images;
-  int batch = 8;
+  int batch = EmbedOptions{}.batch_size;
   int threads = 0;
-  int decode_threads = 1;
+  int decode_threads = EmbedOptions{}.decode_threads;
 };
 
 int RunEmbed(const EmbedArgs& a) {
@@ -70,9 +70,10 @@ void RegisterEmbed(CLI::App& app, Action* action) {
   CLI::App* cmd = app.add_subcommand("embed", "Print the embedding of each image as a JSON line");
   args->model.Add(cmd);
   cmd->add_option("images", args->images, "image files")->required();
-  cmd->add_option("--batch", args->batch, "images per inference call (default 8)");
+  cmd->add_option("--batch", args->batch, "images per inference call (default 1)");
   cmd->add_option("--threads", args->threads, "inference threads (default: number of cores)");
-  cmd->add_option("--decode-threads", args->decode_threads, "decoding threads (default 1)");
+  cmd->add_option("--decode-threads", args->decode_threads,
+                  "dedicated decoding threads (default 0: each inference thread decodes its own images)");
   cmd->callback([args, action] { *action = [args] { return RunEmbed(*args); }; });
 }
 

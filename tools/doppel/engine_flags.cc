@@ -11,7 +11,7 @@ namespace doppel::cli {
 void EngineFlags::Add(CLI::App* cmd) {
   cmd->add_option("--data", data, "data directory (default: $DOPPEL_DATA or ./doppel-data)");
   cmd->add_option("--threads", threads, "inference threads (default: number of cores)");
-  cmd->add_option("--batch", batch, "images per inference call (default 8)");
+  cmd->add_option("--batch", batch, "images per inference call (default 1)");
   cmd->add_option("--store", store,
                   "vector store: milvus://[USER:PASSWORD@]HOST[:PORT][/DB] (or milvuss://, https://) for a Milvus "
                   "server (default: $DOPPEL_STORE, else the embedded store in the data directory)");
@@ -30,7 +30,7 @@ Result<std::unique_ptr<Engine>> EngineFlags::Open(Mode mode) const {
   o.data_dir = !dir.empty() ? dir : (env && *env ? env : "doppel-data");
   o.embed.infer_threads = threads ? threads : g.threads;
   int b = batch ? batch : g.batch;
-  o.embed.batch_size = b ? b : 8;
+  o.embed.batch_size = b ? b : EmbedOptions{}.batch_size;
   o.read_only = mode == Mode::kRead;
   // A Milvus store: the collections live on the server; the data directory keeps this host's models and catalog.
   const char* store_env = std::getenv("DOPPEL_STORE");

@@ -1,8 +1,10 @@
 // Embedder: files (or in-memory images) -> vectors for one or several models. Each image is decoded once per
-// distinct decode setting, preprocessed per model, batched, and run through the models it asks for. Decoding runs on
-// its own worker threads, overlapping inference; inference threads share each model's session.
+// distinct decode setting, preprocessed per model, batched, and run through the models it asks for. By default each
+// worker (one per core) takes a source, decodes it and runs inference on it itself; the workers share each model's
+// session.
 //
-//   Push --(bounded queue of sources)--> decode workers --(bounded queue of tensors)--> inference workers --> sink
+//   Push --(bounded queue of sources)--> workers: decode + preprocess + inference --> sink
+//   (decode_threads > 0: dedicated decoders --(bounded queue of tensors)--> inference workers --> sink)
 //
 // Two ways in: Start() opens a streaming session (one long-lived set of workers; the caller pushes sources as it
 // finds them: see EmbedSession below), and Embed() runs one list of sources through a session of its own.
@@ -25,9 +27,13 @@
 namespace doppel {
 
 struct EmbedOptions {
-  int batch_size = 8;      // images per inference call (batch size barely matters on CPU; 8 bounds latency)
-  // Decode + preprocess workers. 0 = adaptive: between 1 and infer_threads, following the measured decode and
-  // inference CPU time per image (camera photos get more decoders than small images).
+  // Images per inference call. On CPU 1 is as fast as any for large models and fastest for small ones (the
+  // activations of one image stay in the caches; BENCHMARKS.md, bench_index); larger batches are for callers
+  // that measured otherwise.
+  int batch_size = 1;
+  // 0 (default): run to completion: each of the infer_threads workers decodes + preprocesses its own sources and
+  // runs inference on them on the same core (no hand-over between stages, the tensor still in that core's cache).
+  // N > 0: N dedicated decode workers feed the inference workers through a queue of tensors.
   int decode_threads = 0;
   // Inference workers; 0 = the number of cores. This is also the session's CPU budget: at most this many of its
   // workers (decoders and inference together) compute at once, so the cores are never oversubscribed.
@@ -73,7 +79,7 @@ struct EmbedStats {
   int64_t hash_decodes = 0;       // of which needed a decode of their own (no model decodes by the rule)
   double decode_cpu_seconds = 0;  // decode + preprocess
   double infer_cpu_seconds = 0;   // inference, all models
-  int decoders = 0;               // decode workers allowed to work now (the adaptive target)
+  int decoders = 0;               // workers that decode (all of them when they run to completion)
 };
 
 // A streaming embedding session (Embedder::Start). Its workers start with it and end once it is closed and
