@@ -1,5 +1,7 @@
 #include "vips_session.h"
 
+#include <malloc.h>
+
 #include <cctype>
 #include <mutex>
 #include <string>
@@ -122,6 +124,9 @@ Status InitImageLibrary() {
   static bool ok = false;
   static std::string error;
   std::call_once(once, [] {
+    // Freed decode buffers stay in the process for the next picture (see decode.h).
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
     if (VIPS_INIT("doppel") != 0) {
       error = vips_error_buffer();
       vips_error_clear();
@@ -149,5 +154,7 @@ Status InitImageLibrary() {
   if (!ok) return Status::Internal("libvips failed to start: " + error);
   return Status::OK();
 }
+
+void ReleaseFreedImageMemory() { malloc_trim(0); }
 
 }  // namespace doppel

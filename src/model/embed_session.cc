@@ -244,18 +244,21 @@ struct EmbedSession::State {
       for (size_t i = 0; i < items->size(); ++i)
         if ((*items)[i].models[m]) which.push_back(i);
       if (which.empty()) continue;
-      const size_t floats = models[m]->input_floats();
-      input->resize(which.size() * floats);
-      for (size_t j = 0; j < which.size(); ++j)
-        std::copy((*items)[which[j]].tensors[m].begin(), (*items)[which[j]].tensors[m].end(),
-                  input->begin() + j * floats);
-      st = models[m]->Run(input->data(), int(which.size()), output);
+      // One image runs from its own tensor; several are copied into one batch.
+      const float* batch = (*items)[which[0]].tensors[m].data();
+      if (which.size() > 1) {
+        const size_t floats = models[m]->input_floats();
+        input->resize(which.size() * floats);
+        for (size_t j = 0; j < which.size(); ++j)
+          std::copy((*items)[which[j]].tensors[m].begin(), (*items)[which[j]].tensors[m].end(),
+                    input->begin() + j * floats);
+        batch = input->data();
+      }
+      st = models[m]->Run(batch, int(which.size()), output);
       if (!st.ok()) break;
       const size_t dim = size_t(models[m]->dim());
-      for (size_t j = 0; j < which.size(); ++j) {
+      for (size_t j = 0; j < which.size(); ++j)
         (*items)[which[j]].result.vectors[m].assign(output->begin() + j * dim, output->begin() + (j + 1) * dim);
-        std::vector<float>().swap((*items)[which[j]].tensors[m]);
-      }
     }
     RecordInfer(ThreadCpuSeconds() - c0, int(items->size()));
     return st;
@@ -276,14 +279,22 @@ struct EmbedSession::State {
   // Run to completion (decode_threads 0): the worker decodes its own sources and runs inference on them, a batch
   // at a time, on the same core: no hand-over between decoding and inference, and the tensors are still in that
   // core's cache. A batch is run when full, or as soon as no source is queued (no worker waits with a part batch).
+  // Its tensors are kept from picture to picture (Preprocess writes every element): no new pages to fault in and
+  // zero for each picture.
   void Worker() {
     std::vector<Prepared> items;
     std::vector<float> input, output;
+    std::vector<std::vector<std::vector<float>>> spare(models.size());  // per model: tensors to reuse
     for (;;) {
       std::optional<Input> in = items.empty() ? inputs.Pop() : inputs.TryPop();
       if (in && Stopping()) in.reset();  // dropped: no result (what is prepared still runs)
       if (in) {
         Prepared p = Begin(*in);
+        for (size_t m = 0; m < models.size(); ++m)
+          if (p.models[m] && !spare[m].empty()) {
+            p.tensors[m] = std::move(spare[m].back());
+            spare[m].pop_back();
+          }
         const bool ok = DecodeOne(*in, &p);
         in.reset();  // the file's bytes
         if (ok) items.push_back(std::move(p));
@@ -294,6 +305,9 @@ struct EmbedSession::State {
         continue;
       }
       Status st = InferBatch(&items, &input, &output);
+      for (auto& it : items)
+        for (size_t m = 0; m < models.size(); ++m)
+          if (!it.tensors[m].empty()) spare[m].push_back(std::move(it.tensors[m]));
       EmitAll(&items, st);
     }
   }
@@ -390,6 +404,7 @@ void EmbedSession::Stop() { s_->EndInputs(true); }
 void EmbedSession::Wait() {
   std::call_once(s_->joined, [&] {
     for (auto& t : s_->threads) t.join();
+    ReleaseFreedImageMemory();  // what the decodes of the run kept for reuse
   });
 }
 

@@ -426,10 +426,16 @@ void PoolFeatureMap(const float* data, int c, int h, int w, Layout layout, Pooli
   const int hw = h * w;
   const float eps = 1e-6f;
   for (int k = 0; k < c; ++k) out[k] = pool == Pooling::kMax ? -INFINITY : 0.0f;
+  // GeM with p = 3 (the built-in default's) multiplies instead of calling pow for every activation.
+  const bool cube = pool == Pooling::kGeM && gem_p == 3.0f;
   auto visit = [&](int k, float x) {
     switch (pool) {
       case Pooling::kMax: out[k] = std::max(out[k], x); break;
-      case Pooling::kGeM: out[k] += std::pow(std::max(x, eps), gem_p); break;
+      case Pooling::kGeM: {
+        const float y = std::max(x, eps);
+        out[k] += cube ? y * y * y : std::pow(y, gem_p);
+        break;
+      }
       default: out[k] += x; break;
     }
   };
