@@ -135,9 +135,8 @@ Result<VipsImagePtr> OpenReduced(VipsSource* source, const image_internal::Loade
   // HEIF: libvips gives the primary image when there is no thumbnail. A thumbnail is used only when it is the
   // picture at a smaller size (its sides in the picture's proportions, within a pixel; its bands: a thumbnail without
   // the picture's alpha would show other pixels) and covers the draft size in the frame the picture is shown in.
-  const bool turned = options.draft_oriented && orientation >= 5;
-  const int dw = turned ? options.draft_height : options.draft_width;
-  const int dh = turned ? options.draft_width : options.draft_height;
+  int64_t dw = 0, dh = 0;
+  image_internal::DraftSize(orientation, options, &dw, &dh);
   const bool smaller = rw < w && rh < h;
   const bool same_shape = std::llabs(int64_t(rw) * h - int64_t(rh) * w) <= std::max(w, h);
   if (!smaller || !same_shape || rw < dw || rh < dh ||
