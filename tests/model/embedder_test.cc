@@ -283,6 +283,48 @@ TEST(Embedder, NearCopyRecordsShareTheDecodeOfAModelThatDecodesByTheRule) {
   }
 }
 
+// The default session shape: each worker decodes and runs inference on its own pictures, one at a time, reusing its
+// tensors from picture to picture. One worker sees every picture, so each model's tensor is reused across pictures of
+// different sizes, across a picture that failed, and across pictures that skip that model.
+TEST(Embedder, RunToCompletionWorkerReusesTensorsAndGivesTheSameVectors) {
+  testing::TempDir dir;
+  auto a = LoadGenerated(dir, modelgen::Arch::kResNet50, modelgen::Form::kKerasNhwc, "keras-caffe", Pooling::kNone);
+  auto b = LoadGenerated(dir, modelgen::Arch::kVGG16, modelgen::Form::kZooNchw, "torch-imagenet", Pooling::kGeM);
+  std::vector<std::string> files = SamplePhotos(6);
+  ASSERT_EQ(files.size(), 6u);
+  testing::WriteFile(dir.file("bad.jpg"), "not a picture");
+  files.insert(files.begin() + 3, dir.file("bad.jpg"));
+  EmbedOptions opts;
+  opts.infer_threads = 1;
+  ASSERT_EQ(opts.decode_threads, 0) << "run to completion is the default";
+  ASSERT_EQ(opts.batch_size, 1) << "batch 1 is the default";
+  Embedder embedder({a, b}, opts);
+  std::map<size_t, EmbedResult> got;
+  auto session = embedder.Start([&](EmbedResult&& r) { got.emplace(r.index, std::move(r)); });
+  const std::vector<std::vector<bool>> asks = {{true, false}, {}, {false, true}, {}, {true, true}, {true, false}, {}};
+  for (size_t i = 0; i < files.size(); ++i) ASSERT_TRUE(session->Push(ImageSource{files[i], "", asks[i]}));
+  session->Close();
+  session->Wait();
+  ASSERT_EQ(got.size(), files.size());
+  EXPECT_FALSE(got[3].status.ok()) << "the bad file is reported";
+  EXPECT_EQ(session->Stats().decoders, 1) << "the one worker decodes";
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (i == 3) continue;
+    const EmbedResult& r = got[i];
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    auto d = DecodeImageFile(files[i]);
+    ASSERT_TRUE(d.ok());
+    auto single = embedder.EmbedImage(d->rgb);
+    ASSERT_TRUE(single.ok());
+    for (int m = 0; m < 2; ++m) {
+      const bool asked = asks[i].empty() || asks[i][m];
+      ASSERT_EQ(r.vectors[m].empty(), !asked) << "source " << i << " model " << m;
+      for (size_t k = 0; k < r.vectors[m].size(); ++k)
+        ASSERT_NEAR(r.vectors[m][k], (*single)[m][k], 1e-5) << "source " << i << " model " << m << " index " << k;
+    }
+  }
+}
+
 TEST(Embedder, StreamingSessionRunsOnlyTheModelsEachSourceAsksFor) {
   testing::TempDir dir;
   auto a = LoadGenerated(dir, modelgen::Arch::kResNet50, modelgen::Form::kKerasNhwc, "keras-caffe", Pooling::kNone);
@@ -292,7 +334,7 @@ TEST(Embedder, StreamingSessionRunsOnlyTheModelsEachSourceAsksFor) {
   testing::WriteFile(dir.file("bad.jpg"), "not a picture");
   EmbedOptions opts;
   opts.batch_size = 2;
-  opts.infer_threads = 2;  // decode_threads 0: adaptive
+  opts.infer_threads = 2;  // decode_threads 0: run to completion
   Embedder embedder({a, b}, opts);
   std::mutex mu;
   std::map<size_t, EmbedResult> got;

@@ -353,7 +353,10 @@ TEST(Pooling, LayoutsAgreeAndModesAreRight) {
   PoolFeatureMap(nchw.data(), c, h, w, Layout::kNCHW, Pooling::kGeM, 1.0f, out.data());
   EXPECT_NEAR(out[1], 11.5f, 1e-4);  // p = 1 is the average
   PoolFeatureMap(nchw.data(), c, h, w, Layout::kNCHW, Pooling::kGeM, 3.0f, out.data());
-  EXPECT_NEAR(out[1], std::cbrt((1000.0 + 1331 + 1728 + 2197) / 4.0), 1e-3);
+  EXPECT_NEAR(out[1], std::cbrt((1000.0 + 1331 + 1728 + 2197) / 4.0), 1e-3);  // p = 3: multiplied, not pow
+  PoolFeatureMap(nchw.data(), c, h, w, Layout::kNCHW, Pooling::kGeM, 2.5f, out.data());
+  const double p25 = (std::pow(10.0, 2.5) + std::pow(11.0, 2.5) + std::pow(12.0, 2.5) + std::pow(13.0, 2.5)) / 4;
+  EXPECT_NEAR(out[1], std::pow(p25, 1 / 2.5), 1e-3);
 }
 
 }  // namespace
