@@ -126,7 +126,7 @@ Status InitImageLibrary() {
   std::call_once(once, [] {
     // Freed decode buffers stay in the process for the next picture (see decode.h).
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
-    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
     if (VIPS_INIT("doppel") != 0) {
       error = vips_error_buffer();
       vips_error_clear();

@@ -108,7 +108,7 @@ FormatGuess RecogniseImageFormat(std::string_view head);
 
 // Initialises libvips once per process (idempotent, thread-safe). Called by the decode functions. It also tells
 // glibc's malloc to keep freed memory for reuse (blocks up to 256 MiB from the heap, not fresh mappings; no trimming
-// below 512 MiB free): a 12 MP decode needs a 36 MB buffer, and on the VMs measured (BENCHMARKS.md) faulting in
+// below 128 MiB free): a 12 MP decode needs a 36 MB buffer, and on the VMs measured (BENCHMARKS.md) faulting in
 // fresh pages for it cost 3-4x the decode itself. ReleaseFreedImageMemory gives the memory back when a run ends.
 Status InitImageLibrary();
 
