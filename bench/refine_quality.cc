@@ -95,8 +95,8 @@ int Main(int argc, char** argv) {
   if (MakeIcons(tmp / "icons", per)) sets.emplace_back("icons (Adwaita 48x48, by context)", tmp / "icons");
   if (MakeGlyphs(tmp / "glyphs") > 0) sets.emplace_back("glyph renders (20 letters x fonts)", tmp / "glyphs");
 
-  const std::vector<std::string> names = {"none", "flip", "whiten", "whiten25", "dba", "qe", "dba+qe", "whiten+qe",
-                                          "flip+whiten+dba+qe"};
+  const std::vector<std::string> names = {"none", "flip", "whiten", "whiten25", "whiten25+rerank", "dba", "qe",
+                                          "dba+qe", "whiten+qe", "flip+whiten+dba+qe"};
   EvalOptions o;
   o.copy_queries = 100;
   for (const auto& n : names) o.refinements.push_back(*ParseRefinement(n));
@@ -111,8 +111,9 @@ int Main(int argc, char** argv) {
              "detection as `doppel eval` (100 originals x crop / rescale / JPEG q15 / colour shift). Brackets: 95% "
              "bootstrap intervals over the queries. The refinements are scored on the same embeddings (refine.h): "
              "flip = mean with the mirror image's vector (2x embedding at index and query time); whiten = PCA "
-             "whitening learned on the set, power -0.5 (whiten25: -0.25), shrunk; dba = each vector + its 3 nearest "
-             "(weights similarity^3); qe = alpha-QE over the top 3 (a second search).");
+             "whitening learned on the set, power -0.5 (whiten25: -0.25), shrunk; whiten25+rerank = that whitening "
+             "re-orders only the plain ranking's best 100, as `doppel search --whiten` does; dba = each vector + its "
+             "3 nearest (weights similarity^3); qe = alpha-QE over the top 3 (a second search).");
   std::map<std::string, std::vector<double>> gain;  // refinement -> relative mAP change per set
   std::map<std::string, std::vector<double>> copy_change;
   for (const auto& [label, dir] : sets) {

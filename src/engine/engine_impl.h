@@ -11,6 +11,7 @@
 
 #include "doppel/engine/builtin.h"
 #include "doppel/engine/engine.h"
+#include "doppel/engine/whitening.h"
 #include "doppel/image/picture_hash.h"
 #include "file_catalog.h"
 
@@ -74,6 +75,18 @@ struct Engine::Impl {
   Result<std::vector<Hit>> SearchVector(Collection* coll, const std::vector<float>& v, int64_t self,
                                         const SearchOptions& o);
   int64_t SelfId(const SearchQuery& q, const SearchOptions& o) const;
+  // SearchOptions::whiten: the plain search's shortlist re-ranked by whitened similarity (search.cc).
+  Result<std::vector<Hit>> SearchWhitened(const std::shared_ptr<Collection>& coll, const std::vector<float>& v,
+                                          int64_t self, const SearchOptions& o);
+  // The collection's whitening, learned on first use and again once its size moved by a quarter.
+  Result<std::shared_ptr<const Whitening>> WhiteningFor(const std::shared_ptr<Collection>& coll);
+  struct FittedWhitening {
+    std::weak_ptr<Collection> collection;  // expired or another object: the collection was dropped
+    std::shared_ptr<const Whitening> whitening;
+    int64_t count = 0;                     // the collection's size when it was learned
+  };
+  std::mutex whiten_mu;  // guards whitenings; held while one is learned
+  std::map<std::string, FittedWhitening> whitenings;  // by collection name
   // The registered models' names (a snapshot).
   std::vector<std::string> ModelNames() const;
   // Stores the near-copy record of every catalogued picture that lacks one and drops those of pictures gone

@@ -45,6 +45,23 @@ Result<std::vector<float>> ExpandQuery(Collection* coll, const std::vector<float
   return out;
 }
 
+// Appends a hit found with its other paths listed (Hit::other_paths): as is when collapsing duplicates, else as one
+// row per path, all at the same distance.
+void AppendHit(Hit h, bool collapse, std::vector<Hit>* out) {
+  if (collapse) {
+    out->push_back(std::move(h));
+    return;
+  }
+  std::vector<std::string> others = std::move(h.other_paths);
+  h.other_paths.clear();
+  out->push_back(h);
+  for (auto& p : others) {
+    Hit copy = h;
+    copy.path = std::move(p);
+    out->push_back(std::move(copy));
+  }
+}
+
 std::string PathOf(const std::map<std::string, FieldValue>& fields) {
   auto it = fields.find("path");
   if (it != fields.end() && std::holds_alternative<std::string>(it->second)) return std::get<std::string>(it->second);
@@ -114,6 +131,8 @@ int64_t Engine::Impl::SelfId(const SearchQuery& q, const SearchOptions& o) const
 static Status CheckSearchOptions(const SearchOptions& o, const Collection& coll) {
   if (o.k < 1) return Status::InvalidArgument("k must be at least 1, got " + std::to_string(o.k));
   if (o.expand < 0 || o.expand > 100) return Status::InvalidArgument("expand must be in 0..100");
+  if (o.whiten && coll.schema().vector_type != VectorType::kFloat32)
+    return Status::InvalidArgument("whiten: collection '" + coll.schema().name + "' does not hold float vectors");
   // A bad filter is refused before any image is decoded or embedded.
   if (o.filter.find_first_not_of(" \t\r\n") != std::string::npos) {
     DOPPEL_RETURN_IF_ERROR(ParseFilter(o.filter, coll.schema()).status());
@@ -131,7 +150,86 @@ Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string&
   if (o.expand > 0) {
     DOPPEL_ASSIGN_OR_RETURN(v, ExpandQuery(coll.get(), v, o, self));
   }
+  if (o.whiten) return impl_->SearchWhitened(coll, v, self, o);
   return impl_->SearchVector(coll.get(), v, self, o);
+}
+
+Result<std::shared_ptr<const Whitening>> Engine::Impl::WhiteningFor(const std::shared_ptr<Collection>& coll) {
+  DOPPEL_ASSIGN_OR_RETURN(int64_t count, coll->Count());
+  std::lock_guard<std::mutex> l(whiten_mu);
+  FittedWhitening& f = whitenings[coll->schema().name];
+  const bool same = f.whitening && f.collection.lock() == coll;
+  if (same && 4 * count <= 5 * f.count && 4 * count >= 3 * f.count) return f.whitening;
+  QueryRequest q;
+  q.limit = kWhitenFitRows;
+  q.output_fields = {"vector"};
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> rows, coll->Query(q));
+  const int dim = coll->schema().dim;
+  std::vector<float> x;
+  x.reserve(rows.size() * size_t(dim));
+  int64_t n = 0;
+  for (const auto& e : rows)
+    if (int(e.vector.size()) == dim) {
+      x.insert(x.end(), e.vector.begin(), e.vector.end());
+      ++n;
+    }
+  auto w = Whitening::Fit(x.data(), n, dim, kSearchWhitenPower);
+  if (!w.ok()) return w.status().WithContext("whiten: collection '" + coll->schema().name + "'");
+  f.collection = coll;
+  f.whitening = std::make_shared<const Whitening>(std::move(w).value());
+  f.count = count;
+  return f.whitening;
+}
+
+Result<std::vector<Hit>> Engine::Impl::SearchWhitened(const std::shared_ptr<Collection>& coll,
+                                                      const std::vector<float>& v, int64_t self,
+                                                      const SearchOptions& o) {
+  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<const Whitening> w, WhiteningFor(coll));
+  if (int(v.size()) != w->dim()) return Status::InvalidArgument("whiten: the query vector has the wrong size");
+  // The distance the collection's metric gives unit vectors with that similarity: L2 (squared) 2 - 2 s; IP and
+  // cosine s itself.
+  const bool l2 = coll->schema().metric == Metric::kL2;
+  // The shortlist: the plain search's best pictures, one row per picture.
+  SearchOptions wide = o;
+  wide.k = std::max(4 * o.k, kWhitenShortlist);
+  wide.collapse_duplicates = true;
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<Hit> pool, SearchVector(coll.get(), v, self, wide));
+  std::vector<int64_t> ids;
+  for (const auto& h : pool) ids.push_back(h.id);
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> es, coll->Get(ids, {"vector"}));
+  std::unordered_map<int64_t, const std::vector<float>*> vec;
+  for (const auto& e : es)
+    if (int(e.vector.size()) == w->dim()) vec[e.id] = &e.vector;
+  std::vector<float> x;
+  x.reserve(pool.size() * size_t(w->dim()));
+  std::vector<size_t> kept;  // pool rows with a vector (a picture removed meanwhile has none)
+  for (size_t i = 0; i < pool.size(); ++i) {
+    auto it = vec.find(pool[i].id);
+    if (it == vec.end()) continue;
+    x.insert(x.end(), it->second->begin(), it->second->end());
+    kept.push_back(i);
+  }
+  std::vector<float> wx(kept.size() * size_t(w->dim_out()));
+  w->Apply(x.data(), int64_t(kept.size()), wx.data());
+  const std::vector<float> wq = w->Apply(v);
+  std::vector<std::pair<float, size_t>> order;  // (whitened similarity, pool row)
+  for (size_t j = 0; j < kept.size(); ++j) {
+    float s = 0;
+    for (int t = 0; t < w->dim_out(); ++t) s += wq[size_t(t)] * wx[j * size_t(w->dim_out()) + size_t(t)];
+    order.emplace_back(s, kept[j]);
+  }
+  // Best first; ties keep the plain search's order.
+  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<Hit> out;
+  int pictures = 0;
+  for (const auto& [s, i] : order) {
+    if (pictures++ >= o.k) break;
+    Hit h = std::move(pool[i]);
+    h.distance = l2 ? 2 - 2 * s : s;
+    AppendHit(std::move(h), o.collapse_duplicates, &out);
+  }
+  for (size_t i = 0; i < out.size(); ++i) out[i].rank = static_cast<int>(i + 1);
+  return out;
 }
 
 Result<std::vector<Hit>> Engine::Impl::SearchVector(Collection* coll, const std::vector<float>& v, int64_t self,
@@ -191,6 +289,7 @@ Result<std::vector<Hit>> Engine::Impl::SearchVector(Collection* coll, const std:
 Result<std::vector<Hit>> Engine::SearchFused(const SearchQuery& q, const std::vector<std::string>& names,
                                              const SearchOptions& o) {
   if (names.size() < 2) return Status::InvalidArgument("a fused search needs at least two models");
+  if (o.whiten) return Status::InvalidArgument("whiten re-ranks a one-model search, not a fused one");
   for (size_t i = 0; i < names.size(); ++i)
     for (size_t j = 0; j < i; ++j)
       if (names[i] == names[j]) return Status::InvalidArgument("model '" + names[i] + "' named twice");
@@ -246,18 +345,7 @@ Result<std::vector<Hit>> Engine::SearchFused(const SearchQuery& q, const std::ve
     if (int(out.size()) >= o.k) break;
     Hit h = std::move(first_seen[id]);
     h.distance = float(2.0 - 2.0 * score[id]);  // squared L2 of the concatenation, scaled to unit length
-    if (o.collapse_duplicates) {
-      out.push_back(std::move(h));
-      continue;
-    }
-    std::vector<std::string> more = std::move(h.other_paths);
-    h.other_paths.clear();
-    out.push_back(h);
-    for (auto& p : more) {
-      Hit copy = h;
-      copy.path = std::move(p);
-      out.push_back(std::move(copy));
-    }
+    AppendHit(std::move(h), o.collapse_duplicates, &out);
   }
   for (size_t i = 0; i < out.size(); ++i) out[i].rank = static_cast<int>(i + 1);
   return out;

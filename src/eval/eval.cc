@@ -90,18 +90,38 @@ struct QueryScores {
   double p5 = 0, p10 = 0, ap = 0;
 };
 
-QueryScores ScoreQuery(const std::vector<float>& qv, size_t q, const std::vector<std::vector<float>>& db,
-                       const std::vector<int>& labels, int relevant, std::vector<std::pair<float, size_t>>* scores) {
-  const size_t n = db.size();
-  size_t m = 0;
-  scores->resize(n);
-  for (size_t j = 0; j < n; ++j) {
+// (-inner product, row) of every row but q, best first; ties by index.
+void RankAll(const std::vector<float>& qv, size_t q, const std::vector<std::vector<float>>& db,
+             std::vector<std::pair<float, size_t>>* scores) {
+  scores->clear();
+  for (size_t j = 0; j < db.size(); ++j) {
     if (j == q) continue;
     float d = 0;
     for (size_t k = 0; k < qv.size(); ++k) d += qv[k] * db[j][k];
-    (*scores)[m++] = {-d, j};
+    scores->emplace_back(-d, j);
   }
-  std::sort(scores->begin(), scores->begin() + m);  // best (largest inner product) first; ties by index
+  std::sort(scores->begin(), scores->end());
+}
+
+// The plain ranking (raw vectors) with its best `top` re-ordered by the refined vectors, as `doppel search
+// --whiten` re-ranks a shortlist: those stay ahead of the rest.
+void RankReRanked(const std::vector<float>& raw_q, const std::vector<float>& qv, size_t q, const Matrix& raw,
+                  const Matrix& db, int top, std::vector<std::pair<float, size_t>>* scores) {
+  RankAll(raw_q, q, raw, scores);
+  const size_t t = std::min(scores->size(), size_t(std::max(0, top)));
+  for (size_t i = 0; i < t; ++i) {
+    const size_t j = (*scores)[i].second;
+    float d = 0;
+    for (size_t k = 0; k < qv.size(); ++k) d += qv[k] * db[j][k];
+    (*scores)[i].first = -d;
+  }
+  std::sort(scores->begin(), scores->begin() + long(t));
+}
+
+QueryScores ScoreRanked(size_t q, const std::vector<int>& labels, int relevant,
+                        const std::vector<std::pair<float, size_t>>& ranked) {
+  const std::vector<std::pair<float, size_t>>* scores = &ranked;
+  const size_t m = ranked.size();
   QueryScores r;
   int hits = 0;
   for (size_t i = 0; i < m; ++i) {
@@ -117,6 +137,12 @@ QueryScores ScoreQuery(const std::vector<float>& qv, size_t q, const std::vector
   if (m < 10) r.p10 = hits / 10.0;
   r.ap = relevant > 0 ? r.ap / relevant : 0;
   return r;
+}
+
+QueryScores ScoreQuery(const std::vector<float>& qv, size_t q, const std::vector<std::vector<float>>& db,
+                       const std::vector<int>& labels, int relevant, std::vector<std::pair<float, size_t>>* scores) {
+  RankAll(qv, q, db, scores);
+  return ScoreRanked(q, labels, relevant, *scores);
 }
 
 double Mean(const std::vector<double>& v) {
@@ -245,6 +271,7 @@ Result<EvalResult> Score(const LabelledSet& set, const Embedded& x, const Refine
       cq_src.push_back(src);
       cq_edit.push_back(e);
     }
+  const Matrix db_raw = ref.rerank > 0 ? db : Matrix(), cq_raw = ref.rerank > 0 ? cq : Matrix();
   if (ref.whiten_power != 0) DOPPEL_RETURN_IF_ERROR(Whiten(&db, {&cq}, ref.whiten_power));
   if (ref.dba_k > 0) DatabaseAugment(&db, ref.dba_k, ref.alpha);
 
@@ -255,7 +282,13 @@ Result<EvalResult> Score(const LabelledSet& set, const Embedded& x, const Refine
   std::vector<std::pair<float, size_t>> scores;
   for (size_t q = 0; q < db.size(); ++q) {
     const std::vector<float> qv = ref.qe_n > 0 ? ExpandQuery(db[q], db, ref.qe_n, ref.alpha, q) : db[q];
-    QueryScores qs = ScoreQuery(qv, q, db, labels, per_label[labels[q]] - 1, &scores);
+    QueryScores qs;
+    if (ref.rerank > 0) {
+      RankReRanked(db_raw[q], qv, q, db_raw, db, ref.rerank, &scores);
+      qs = ScoreRanked(q, labels, per_label[labels[q]] - 1, scores);
+    } else {
+      qs = ScoreQuery(qv, q, db, labels, per_label[labels[q]] - 1, &scores);
+    }
     s5.push_back(qs.p5);
     s10.push_back(qs.p10);
     ap.push_back(qs.ap);
@@ -273,7 +306,11 @@ Result<EvalResult> Score(const LabelledSet& set, const Embedded& x, const Refine
     const std::vector<float> qv = ref.qe_n > 0 ? ExpandQuery(cq[i], db, ref.qe_n, ref.alpha, SIZE_MAX) : cq[i];
     size_t best = 0;
     float best_s = -INFINITY;
-    for (size_t j = 0; j < db.size(); ++j) {
+    if (ref.rerank > 0) {  // the best of the plain ranking's shortlist, by the refined vectors
+      RankReRanked(cq_raw[i], qv, SIZE_MAX, db_raw, db, ref.rerank, &scores);
+      best = scores.empty() ? SIZE_MAX : scores[0].second;
+    }
+    for (size_t j = 0; j < db.size() && ref.rerank == 0; ++j) {
       float s = 0;
       for (size_t k = 0; k < qv.size(); ++k) s += qv[k] * db[j][k];
       if (s > best_s) {

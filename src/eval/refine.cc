@@ -1,7 +1,7 @@
 // Retrieval refinements (see refine.h). Exact inner-product search over small matrices: this is for measuring.
 #include "doppel/eval/refine.h"
 
-#include <faiss/VectorTransform.h>
+#include "doppel/engine/whitening.h"
 
 #include <algorithm>
 #include <cmath>
@@ -47,10 +47,13 @@ Result<Refinement> ParseRefinement(const std::string& text) {
     else if (part == "whiten25") r.whiten_power = -0.25f;
     else if (part == "dba") r.dba_k = 3;
     else if (part == "qe") r.qe_n = 3;
+    else if (part == "rerank") r.rerank = kWhitenShortlist;
     else
-      return Status::InvalidArgument("refinement '" + part + "': use none, or flip, whiten, whiten25, dba, qe joined "
-                                     "by '+'");
+      return Status::InvalidArgument("refinement '" + part + "': use none, or flip, whiten, whiten25, dba, qe, "
+                                     "rerank joined by '+'");
   }
+  if (r.rerank > 0 && (r.whiten_power == 0 || r.dba_k > 0 || r.qe_n > 0 || r.flip))
+    return Status::InvalidArgument("refinement '" + r.name + "': rerank goes with whiten or whiten25 alone");
   return r;
 }
 
@@ -68,29 +71,10 @@ Status Whiten(Matrix* db, const std::vector<Matrix*>& others, float power) {
   std::vector<float> x;
   x.reserve(db->size() * size_t(d));
   for (const auto& r : *db) x.insert(x.end(), r.begin(), r.end());
-  // At most as many output directions as vectors (FAISS completes the rest with zeros otherwise, and refuses).
-  const int d_out = std::min<int>(d, int(db->size()));
-  // Shrinkage: learn the eigenvalues once, then whiten with each one plus a tenth of their mean.
-  faiss::PCAMatrix pca(d, d_out, power, false);
-  try {
-    faiss::PCAMatrix probe(d, d_out, 0, false);
-    probe.train(faiss::Index::idx_t(db->size()), x.data());
-    double mean = 0;
-    for (int i = 0; i < d_out && size_t(i) < probe.eigenvalues.size(); ++i) mean += probe.eigenvalues[size_t(i)];
-    mean /= std::max(1, d_out);
-    pca.epsilon = float(0.1 * mean);
-    pca.train(faiss::Index::idx_t(db->size()), x.data());
-  } catch (const std::exception& e) {
-    return Status::Internal(std::string("PCA whitening: ") + e.what());
-  }
+  DOPPEL_ASSIGN_OR_RETURN(Whitening w, Whitening::Fit(x.data(), int64_t(db->size()), d, power));
   auto apply = [&](Matrix* m) {
-    for (auto& r : *m) {
-      if (r.empty()) continue;
-      std::vector<float> out(static_cast<size_t>(d_out));
-      pca.apply_noalloc(1, r.data(), out.data());
-      Normalize(&out);
-      r = std::move(out);
-    }
+    for (auto& r : *m)
+      if (!r.empty()) r = w.Apply(r);
   };
   apply(db);
   for (Matrix* m : others) apply(m);

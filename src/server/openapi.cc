@@ -32,7 +32,10 @@ json QueryBody() {
                 {"filter", {{"type", "string"}}},
                 {"id", {{"type", "integer"}, {"description", "query by an indexed picture instead of an image"}}},
                 {"expand", {{"type", "integer"}, {"minimum", 0}, {"maximum", 10},
-                            {"description", "query expansion: blend in the top N hits and search again (alpha-QE)"}}}};
+                            {"description", "query expansion: blend in the top N hits and search again (alpha-QE)"}}},
+                {"whiten", {{"type", "boolean"},
+                            {"description", "one-model search: re-rank the best 100 hits by PCA-whitened similarity "
+                                            "learned from the collection (true/false; 1/0 in a form)"}}}};
   return {{"required", true},
           {"content",
            {{"multipart/form-data", {{"schema", {{"type", "object"}, {"properties", props}}}}},

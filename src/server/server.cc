@@ -113,7 +113,7 @@ struct HttpServer::Impl {
           p->input.upload = part.content;
           p->input.upload_name = UploadLabel(part.filename);
         } else if (name == "k" || name == "offset" || name == "model" || name == "models" || name == "profile" || name == "filter" ||
-                   name == "id" || name == "expand") {
+                   name == "id" || name == "expand" || name == "whiten") {
           fields[name] = part.content;
         } else {
           return Status::InvalidArgument("unknown form field '" + name.substr(0, 64) + "'");
@@ -124,10 +124,11 @@ struct HttpServer::Impl {
       if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("the body is not a JSON object");
       for (const auto& [k, v] : j.items()) {
         if (k != "k" && k != "offset" && k != "model" && k != "models" && k != "profile" && k != "filter" &&
-            k != "id" && k != "expand")
+            k != "id" && k != "expand" && k != "whiten")
           return Status::InvalidArgument("unknown field '" + k.substr(0, 64) +
-                                         "' (fields: id, k, offset, model, models, profile, filter, expand)");
+                                         "' (fields: id, k, offset, model, models, profile, filter, expand, whiten)");
         if (v.is_string()) fields[k] = v.get<std::string>();
+        else if (v.is_boolean()) fields[k] = v.get<bool>() ? "true" : "false";
         else if (v.is_number_integer()) fields[k] = std::to_string(v.get<int64_t>());
         else return Status::InvalidArgument("field '" + k + "' must be a string or an integer");
       }
@@ -152,9 +153,16 @@ struct HttpServer::Impl {
       }
       return Status::OK();
     };
-    int64_t k = 10, id = 0, offset = 0, expand = 0;
+    int64_t k = 10, id = 0, offset = 0, expand = 0, whiten = 0;
     DOPPEL_RETURN_IF_ERROR(int_field("expand", 0, 10, &expand));
     p->options.expand = static_cast<int>(expand);
+    if (auto w = fields.find("whiten"); w != fields.end()) {  // true / false (or 1 / 0)
+      if (w->second == "true") w->second = "1";
+      if (w->second == "false") w->second = "0";
+    }
+    if (!int_field("whiten", 0, 1, &whiten).ok())
+      return Status::InvalidArgument("field 'whiten' must be true or false");
+    p->options.whiten = whiten == 1;
     DOPPEL_RETURN_IF_ERROR(int_field("k", 1, options.max_k, &k));
     DOPPEL_RETURN_IF_ERROR(int_field("offset", 0, kMaxOffset, &offset));
     DOPPEL_RETURN_IF_ERROR(int_field("id", 1, INT64_MAX, &id));

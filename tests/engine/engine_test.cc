@@ -8,11 +8,13 @@
 #include <cmath>
 #include <condition_variable>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "doppel/api/api.h"
 #include "doppel/api/json.h"
+#include "doppel/engine/whitening.h"
 #include "engine/engine_fixture.h"
 
 namespace doppel {
@@ -164,6 +166,66 @@ TEST_F(EngineTest, ReadersOpenBesideTheWriterAndSeeWhatWasCommitted) {
   auto missing = Engine::Open(none);
   EXPECT_EQ(missing.status().code(), Status::Code::kNotFound);
   EXPECT_FALSE(fs::exists(none.data_dir)) << "a reader creates nothing";
+}
+
+// A whitened search is the plain search's shortlist ordered by the inner product of PCA-whitened vectors, the
+// whitening learned from the collection's own vectors: the same as doing that by hand. The whitening is learned
+// again once the collection has grown by a quarter.
+TEST_F(EngineTest, WhitenedSearchReRanksByWhitenedSimilarityLearnedFromTheCollection) {
+  auto photos = testing::SamplePhotos(8);
+  ASSERT_GE(photos.size(), 8u);
+  testing::WriteCopies(std::vector<std::string>(photos.begin(), photos.begin() + 4), dir_.file("imgs"), "p", 1);
+  auto e = Open();
+  Add(*e, "m");
+  ASSERT_TRUE(e->Index({dir_.file("imgs")}, IndexOptions()).ok());
+  SearchQuery q;
+  q.image_file = photos[5];  // not indexed
+  // By hand: every stored vector (in id order, as the engine learns from them), whitened, scored against the
+  // whitened query, best first.
+  auto by_hand = [&]() -> std::vector<std::pair<int64_t, float>> {
+    SearchOptions all;
+    all.k = 100;
+    auto hits = e->Search(q, "m", all);
+    EXPECT_TRUE(hits.ok());
+    std::map<int64_t, std::vector<float>> vecs;
+    for (const auto& h : *hits) {
+      SearchQuery by_id;
+      by_id.id = h.id;
+      vecs[h.id] = *e->QueryVector(by_id, "m");
+    }
+    std::vector<float> rows;
+    for (const auto& [id, v] : vecs) rows.insert(rows.end(), v.begin(), v.end());
+    const int dim = int(vecs.begin()->second.size());
+    auto w = Whitening::Fit(rows.data(), int64_t(vecs.size()), dim, kSearchWhitenPower);
+    EXPECT_TRUE(w.ok());
+    const std::vector<float> wq = w->Apply(*e->QueryVector(q, "m"));
+    std::vector<std::pair<int64_t, float>> scored;
+    for (const auto& [id, v] : vecs) {
+      const std::vector<float> wv = w->Apply(v);
+      float s = 0;
+      for (size_t t = 0; t < wv.size(); ++t) s += wq[t] * wv[t];
+      scored.emplace_back(id, s);
+    }
+    std::sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    return scored;
+  };
+  SearchOptions whiten;
+  whiten.k = 3;
+  whiten.whiten = true;
+  for (int round = 0; round < 2; ++round) {
+    const auto want = by_hand();
+    auto got = e->Search(q, "m", whiten);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_EQ(got->size(), 3u);
+    for (size_t i = 0; i < got->size(); ++i) {
+      EXPECT_EQ((*got)[i].id, want[i].first) << "round " << round << " rank " << i;
+      EXPECT_NEAR((*got)[i].distance, 2 - 2 * want[i].second, 1e-4) << "L2 collection: squared L2 of unit vectors";
+      EXPECT_EQ((*got)[i].rank, int(i + 1));
+    }
+    // Twice as many pictures: the whitening the engine keeps must be learned again to match.
+    testing::WriteCopies(std::vector<std::string>(photos.begin() + 4, photos.begin() + 8), dir_.file("more"), "q", 1);
+    ASSERT_TRUE(e->Index({dir_.file("more")}, IndexOptions()).ok());
+  }
 }
 
 // Query expansion searches again with the query blended with its nearest pictures (weights similarity^3): the

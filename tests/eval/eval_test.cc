@@ -86,12 +86,18 @@ TEST(Eval, HistogramSeparatesColourClassesAndFindsCopies) {
 
   // Refinements are scored on the same embeddings, each with intervals that hold its mean; flipping a horizontally
   // symmetric-in-colour histogram changes nothing, so flip scores as none.
-  o.refinements = {*ParseRefinement("none"), *ParseRefinement("flip"), *ParseRefinement("whiten+dba+qe")};
+  // With fewer pictures than the shortlist, whitening that re-ranks the plain ranking's best 100 (as the search
+  // option does) is whitening of the whole ranking.
+  o.refinements = {*ParseRefinement("none"), *ParseRefinement("flip"), *ParseRefinement("whiten+dba+qe"),
+                   *ParseRefinement("whiten25"), *ParseRefinement("whiten25+rerank")};
   auto all = EvaluateRefinements(*set, [](const ImageU8& img) -> Result<std::vector<float>> {
     return ColourHistogram(img);
   }, "hist", o);
   ASSERT_TRUE(all.ok()) << all.status().ToString();
-  ASSERT_EQ(all->size(), 3u);
+  ASSERT_EQ(all->size(), 5u);
+  EXPECT_DOUBLE_EQ((*all)[4].map, (*all)[3].map);
+  EXPECT_DOUBLE_EQ((*all)[4].p_at_5, (*all)[3].p_at_5);
+  EXPECT_DOUBLE_EQ((*all)[4].copy_recall_at_1, (*all)[3].copy_recall_at_1);
   EXPECT_EQ((*all)[0].refinement, "none");
   EXPECT_EQ((*all)[2].refinement, "whiten+dba+qe");
   EXPECT_DOUBLE_EQ((*all)[0].map, r->map);
@@ -112,6 +118,11 @@ TEST(Refine, ParsesCombinationsAndNamesUnknownParts) {
   EXPECT_FLOAT_EQ(r->whiten_power, -0.25f);
   EXPECT_EQ(r->qe_n, 3);
   EXPECT_EQ(r->dba_k, 0);
+  auto rr = ParseRefinement("whiten25+rerank");
+  ASSERT_TRUE(rr.ok());
+  EXPECT_EQ(rr->rerank, 100);
+  EXPECT_FALSE(ParseRefinement("qe+rerank").ok()) << "rerank re-orders by whitening: it needs whiten";
+  EXPECT_FALSE(ParseRefinement("whiten+qe+rerank").ok());
   auto bad = ParseRefinement("whiten+sharpen");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().ToString().find("sharpen"), std::string::npos);

@@ -376,6 +376,20 @@ TEST_F(ServerTest, SearchByUploadRawBodyAndIdAndCompare) {
   ASSERT_EQ(byid->status, 200) << byid->body;
   EXPECT_EQ(json::parse(byid->body)["hits"][0]["id"], ids_[6]);
 
+  // Whitened re-ranking: the picture itself stays first (its whitened vector is the query's); a bad value is a 400.
+  auto white =
+      client_->Post("/api/v1/search", json{{"id", ids_[6]}, {"k", 4}, {"whiten", true}}.dump(), "application/json");
+  ASSERT_TRUE(white);
+  ASSERT_EQ(white->status, 200) << white->body;
+  json wj = json::parse(white->body);
+  ASSERT_EQ(wj["hits"].size(), 4u);
+  EXPECT_EQ(wj["hits"][0]["id"], ids_[6]);
+  auto bad_white =
+      client_->Post("/api/v1/search", json{{"id", ids_[6]}, {"whiten", "maybe"}}.dump(), "application/json");
+  ASSERT_TRUE(bad_white);
+  EXPECT_EQ(bad_white->status, 400);
+  EXPECT_NE(bad_white->body.find("whiten"), std::string::npos) << bad_white->body;
+
   auto filtered = client_->Post("/api/v1/search", json{{"id", ids_[6]}, {"filter", "width > 100000"}}.dump(),
                                 "application/json");
   ASSERT_TRUE(filtered);

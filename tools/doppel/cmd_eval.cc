@@ -133,7 +133,7 @@ void RegisterEval(CLI::App& app, Action* action) {
   cmd->add_option("--copies", a->copies, "originals edited for copy detection (default 100)");
   cmd->add_option("--refine", a->refine,
                   "refinements to measure on the same embeddings, comma-separated: none, flip, whiten, whiten25, dba, "
-                  "qe, or parts joined by '+' (e.g. none,whiten+qe)");
+                  "qe, or parts joined by '+' (e.g. none,whiten+qe); whiten25+rerank is what search --whiten does");
   cmd->add_flag("--json", a->json, "print JSON");
   cmd->callback([a, action] { *action = [a] { return RunEval(*a); }; });
 }

@@ -85,6 +85,7 @@ struct SearchArgs {
   bool json = false;
   int ef = 0;
   int expand = 0;
+  bool whiten = false;
 };
 
 int RunSearch(const SearchArgs& a) {
@@ -123,6 +124,7 @@ int RunSearch(const SearchArgs& a) {
   o.collapse_duplicates = !a.no_collapse;
   o.ef = a.ef;
   o.expand = a.expand;
+  o.whiten = a.whiten;
   o.exclude_query = false;
   auto hits = api::SearchWith(**engine, *q, *names, o);
   if (!hits.ok()) return Fail("search", hits.status());
@@ -241,6 +243,9 @@ void RegisterSearch(CLI::App& app, Action* action) {
   search->add_option("--expand", sa->expand,
                      "query expansion: also search with the top N hits blended in (alpha-QE; a second search; see "
                      "BENCHMARKS.md for what it does to quality)");
+  search->add_flag("--whiten", sa->whiten,
+                   "re-rank the best 100 hits by PCA-whitened similarity learned from the collection (one model; "
+                   "see BENCHMARKS.md for what it does to quality)");
   search->add_flag("--json", sa->json, "print JSON");
   search->callback([sa, action] { *action = [sa] { return RunSearch(*sa); }; });
 

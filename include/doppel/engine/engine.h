@@ -150,6 +150,13 @@ struct SearchOptions {
   // is measured in BENCHMARKS.md ("Retrieval refinements": it helps category retrieval a little on some sets and
   // costs copy recall).
   int expand = 0;
+  // Re-rank by PCA-whitened similarity (whitening.h): the plain search's best max(100, 4 k) pictures are ordered
+  // again by the inner product s of their whitened, unit-length vectors with the whitened query; `distance` is s
+  // for IP and COSINE collections and 2 - 2 s (squared L2 of unit vectors) for L2 ones. The whitening is learned
+  // from the collection itself (its first 20,000 vectors by id), kept in memory and learned again once the
+  // collection has grown or shrunk by a quarter. One-model searches only. Measured in BENCHMARKS.md ("Retrieval
+  // refinements", whiten25): it helps some sets and not others, so it is off by default.
+  bool whiten = false;
 };
 
 // Candidates per model of a fused search (Engine::SearchFused), at least.
