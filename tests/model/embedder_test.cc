@@ -35,6 +35,24 @@ std::shared_ptr<const OnnxModel> LoadGenerated(const testing::TempDir& dir, mode
   return *m;
 }
 
+// A session's result for `path` holds a vector for exactly the models `asks` names (empty: all), each the one a
+// single embed of the decoded picture gives.
+void ExpectSameAsSingleEmbeds(const Embedder& embedder, const std::string& path, const std::vector<bool>& asks,
+                              const EmbedResult& r) {
+  ASSERT_TRUE(r.status.ok()) << path << ": " << r.status.ToString();
+  ASSERT_EQ(r.vectors.size(), embedder.models().size());
+  auto d = DecodeImageFile(path);
+  ASSERT_TRUE(d.ok());
+  auto single = embedder.EmbedImage(d->rgb);
+  ASSERT_TRUE(single.ok());
+  for (size_t m = 0; m < r.vectors.size(); ++m) {
+    const bool asked = asks.empty() || asks[m];
+    ASSERT_EQ(r.vectors[m].empty(), !asked) << path << " model " << m;
+    for (size_t k = 0; k < r.vectors[m].size(); ++k)
+      ASSERT_NEAR(r.vectors[m][k], (*single)[m][k], 1e-5) << path << " model " << m << " index " << k;
+  }
+}
+
 std::vector<std::string> SamplePhotos(size_t n) {
   std::vector<std::string> out;
   for (const auto& e : std::filesystem::directory_iterator(DOPPEL_SAMPLE_DIR))
@@ -310,18 +328,7 @@ TEST(Embedder, RunToCompletionWorkerReusesTensorsAndGivesTheSameVectors) {
   EXPECT_EQ(session->Stats().decoders, 1) << "the one worker decodes";
   for (size_t i = 0; i < files.size(); ++i) {
     if (i == 3) continue;
-    const EmbedResult& r = got[i];
-    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
-    auto d = DecodeImageFile(files[i]);
-    ASSERT_TRUE(d.ok());
-    auto single = embedder.EmbedImage(d->rgb);
-    ASSERT_TRUE(single.ok());
-    for (int m = 0; m < 2; ++m) {
-      const bool asked = asks[i].empty() || asks[i][m];
-      ASSERT_EQ(r.vectors[m].empty(), !asked) << "source " << i << " model " << m;
-      for (size_t k = 0; k < r.vectors[m].size(); ++k)
-        ASSERT_NEAR(r.vectors[m][k], (*single)[m][k], 1e-5) << "source " << i << " model " << m << " index " << k;
-    }
+    ExpectSameAsSingleEmbeds(embedder, files[i], asks[i], got[i]);
   }
 }
 
@@ -359,18 +366,7 @@ TEST(Embedder, StreamingSessionRunsOnlyTheModelsEachSourceAsksFor) {
   EXPECT_FALSE(session->Push(ImageSource{files[0], "", {}}).has_value()) << "closed";
   ASSERT_EQ(got.size(), paths.size());
   for (size_t i = 0; i + 1 < paths.size(); ++i) {
-    const EmbedResult& r = got[i];
-    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
-    ASSERT_EQ(r.vectors.size(), 2u);
-    auto d = DecodeImageFile(paths[i]);
-    ASSERT_TRUE(d.ok());
-    auto single = embedder.EmbedImage(d->rgb);
-    ASSERT_TRUE(single.ok());
-    for (int m = 0; m < 2; ++m) {
-      const bool asked = asks[i].empty() || asks[i][m];
-      ASSERT_EQ(r.vectors[m].empty(), !asked) << "source " << i << " model " << m;
-      for (size_t k = 0; k < r.vectors[m].size(); ++k) EXPECT_NEAR(r.vectors[m][k], (*single)[m][k], 1e-5);
-    }
+    ExpectSameAsSingleEmbeds(embedder, paths[i], asks[i], got[i]);
   }
   EXPECT_FALSE(got[4].status.ok());
   EmbedStats st = session->Stats();
