@@ -274,7 +274,9 @@ class Indexer {
     ready.Close();    // the committer commits the rest and ends
     committer.join();
     embed_seconds_ = std::chrono::duration<double>(Clock::now() - e0).count();
+    const int64_t decodes = session->Stats().model_decodes;
     std::lock_guard<std::mutex> l(state_mu_);
+    sum_.decodes += decodes;
     return fatal_;
   }
 

@@ -79,7 +79,17 @@ Status CheckOneQuery(const SearchQuery& q) {
 
 }  // namespace
 
+// The query picture's decodes for one search, each with the settings it was made with.
+struct Engine::QueryDecodes {
+  std::vector<std::pair<DecodeOptions, DecodedImage>> made;
+};
+
 Result<std::vector<float>> Engine::QueryVector(const SearchQuery& q, const std::string& name_or_default) {
+  return QueryVector(q, name_or_default, nullptr);
+}
+
+Result<std::vector<float>> Engine::QueryVector(const SearchQuery& q, const std::string& name_or_default,
+                                               QueryDecodes* decodes) {
   DOPPEL_RETURN_IF_ERROR(CheckOneQuery(q));
   DOPPEL_ASSIGN_OR_RETURN(std::string name, ResolveModelName(name_or_default));
   DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<const OnnxModel> model, LoadModel(name));
@@ -112,11 +122,16 @@ Result<std::vector<float>> Engine::QueryVector(const SearchQuery& q, const std::
   DecodeOptions d = DecodeOptionsFor(model->spec().preprocess);
   d.max_file_bytes = options_.embed.max_file_bytes;
   d.max_pixels = options_.embed.max_pixels;
+  if (decodes)
+    for (const auto& [made_with, img] : decodes->made)
+      if (DecodeServes(img, made_with, d)) return model->Embed(img.rgb);
   // An upload is decoded from memory only: its name is a label, never a path to open.
   auto img = !q.upload.empty() ? DecodeImageBuffer(q.upload, q.upload_name.empty() ? "upload" : q.upload_name, d)
                                : DecodeImageFile(q.image_file, d);
   if (!img.ok()) return img.status();
-  return model->Embed(img->rgb);
+  auto v = model->Embed(img->rgb);
+  if (decodes) decodes->made.emplace_back(d, std::move(img).value());
+  return v;
 }
 
 // The query picture's own id, when the query names an indexed picture and the options leave it out; else 0.
@@ -312,8 +327,9 @@ Result<std::vector<Hit>> Engine::SearchFused(const SearchQuery& q, const std::ve
   std::vector<std::vector<float>> qv;
   std::vector<int64_t> ids;
   std::unordered_map<int64_t, Hit> first_seen;
+  QueryDecodes decodes;  // one decode of the query picture for the models that decode it alike
   for (size_t m = 0; m < names.size(); ++m) {
-    DOPPEL_ASSIGN_OR_RETURN(std::vector<float> v, QueryVector(q, names[m]));
+    DOPPEL_ASSIGN_OR_RETURN(std::vector<float> v, QueryVector(q, names[m], &decodes));
     if (o.expand > 0) {
       DOPPEL_ASSIGN_OR_RETURN(v, ExpandQuery(colls[m].get(), v, o, self));
     }

@@ -107,8 +107,9 @@ Status CheckLayout(VipsImage* im, const std::string& name, const std::string& fo
 // at the draft scale; HEIF: the stored thumbnail, when it has the picture's shape and covers the draft size.
 Result<VipsImagePtr> OpenReduced(VipsSource* source, const image_internal::LoaderMatch& loader,
                                  const std::string& name, const std::string& format, int w, int h, int bands,
-                                 int orientation, const DecodeOptions& options, int* scale) {
+                                 int orientation, const DecodeOptions& options, int* scale, bool* thumbnail) {
   *scale = 1;
+  *thumbnail = false;
   if (options.draft_width <= 0 || options.draft_height <= 0) return VipsImagePtr();
   const bool webp = format == "webp" && (options.draft_formats & kDraftWebp);
   const bool heif = format == "heif" && (options.draft_formats & kDraftHeif);
@@ -144,6 +145,7 @@ Result<VipsImagePtr> OpenReduced(VipsSource* source, const image_internal::Loade
     return VipsImagePtr();
   }
   *scale = std::max(1, w / rw);
+  *thumbnail = true;
   return reduced;
 }
 
@@ -190,11 +192,13 @@ Result<DecodedImage> DecodeSource(VipsSource* source, std::string_view head, con
   if (vips_image_get_typeof(im.get(), VIPS_META_ORIENTATION) != 0) {
     vips_image_get_int(im.get(), VIPS_META_ORIENTATION, &orientation);
   }
+  result.orientation = orientation;
   {
     // Shrink-on-load (the JPEG fast path does its own): the limits and layout were checked on the full picture.
     Result<VipsImagePtr> reduced =
         OpenReduced(source, loader, name, result.format, result.source_width, result.source_height,
-                    vips_image_get_bands(im.get()), orientation, options, &result.draft_scale);
+                    vips_image_get_bands(im.get()), orientation, options, &result.draft_scale,
+                    &result.thumbnail);
     if (!reduced.ok()) return reduced.status();
     if (*reduced) im = std::move(reduced).value();
   }
@@ -348,6 +352,36 @@ Result<DecodedImage> DecodeImageBuffer(std::string_view bytes, const std::string
     }
     return DecodeMemory(bytes, name, options);
   });
+}
+
+bool DecodeServes(const DecodedImage& d, const DecodeOptions& made_with, const DecodeOptions& wanted) {
+  if (made_with.alpha != wanted.alpha || made_with.apply_exif_orientation != wanted.apply_exif_orientation)
+    return false;
+  if (wanted.max_file_bytes < made_with.max_file_bytes ||
+      int64_t(d.source_width) * d.source_height > wanted.max_pixels)
+    return false;
+  const bool drafts = wanted.draft_width > 0 && wanted.draft_height > 0;
+  // The scale `wanted` picks for this picture when it shrinks formats with bit `bit` (1: it does not).
+  auto scale = [&](unsigned bit) {
+    return drafts && (wanted.draft_formats & bit)
+               ? image_internal::DraftScale(d.source_width, d.source_height, d.orientation, wanted)
+               : 1;
+  };
+  if (d.format == "jpeg") {
+    // libvips decodes the JPEGs the fast path leaves (CMYK, YCCK) at full size, whatever the options.
+    return d.decoder != "libjpeg-turbo" || scale(kDraftJpeg) == d.draft_scale;
+  }
+  if (d.format == "webp") return scale(kDraftWebp) == d.draft_scale;
+  if (d.format == "heif") {
+    // A full decode: `wanted` decodes in full too when its rule keeps the picture whole (scale 1). A thumbnail:
+    // only the same draft makes the same choice.
+    const bool same_draft = made_with.draft_width == wanted.draft_width &&
+                            made_with.draft_height == wanted.draft_height &&
+                            made_with.draft_oriented == wanted.draft_oriented &&
+                            (made_with.draft_formats & kDraftHeif) == (wanted.draft_formats & kDraftHeif);
+    return same_draft || (!d.thumbnail && scale(kDraftHeif) == 1);
+  }
+  return true;  // formats that never shrink on load
 }
 
 }  // namespace doppel

@@ -212,6 +212,7 @@ Result<DecodedImage> DecodeJpegWithLibjpeg(std::string_view bytes, const std::st
   cinfo.scale_num = 1;
   cinfo.scale_denom = unsigned(s);
   result.draft_scale = s;
+  result.orientation = orientation;
   const int w = int((cinfo.image_width + unsigned(s) - 1) / unsigned(s));
   const int h = int((cinfo.image_height + unsigned(s) - 1) / unsigned(s));
   const bool swap = orientation >= 5;

@@ -15,22 +15,11 @@ DecodeOptions PictureHashDecodeOptions(int64_t max_file_bytes, int64_t max_pixel
   return d;
 }
 
-bool DecodesLikePictureHashForSomeFormats(const DecodeOptions& o) {
+bool DecodesLikePictureHash(const DecodeOptions& o) {
   const DecodeOptions r = PictureHashDecodeOptions(0, 0);
   return o.alpha == r.alpha && o.apply_exif_orientation == r.apply_exif_orientation &&
          o.draft_width == r.draft_width && o.draft_height == r.draft_height && o.draft_oriented == r.draft_oriented &&
-         (o.draft_formats & r.draft_formats) == r.draft_formats;
-}
-
-bool DecodesLikePictureHash(const DecodeOptions& o) {
-  return DecodesLikePictureHashForSomeFormats(o) && o.draft_formats == PictureHashDecodeOptions(0, 0).draft_formats;
-}
-
-bool DecodedLikePictureHash(const DecodeOptions& o, const DecodedImage& d) {
-  // The formats the rule shrinks (JPEG) shrink alike under `o`; a picture of another format has the rule's pixels
-  // when `o` did not shrink it either.
-  return DecodesLikePictureHashForSomeFormats(o) &&
-         (DecodesLikePictureHash(o) || d.format == "jpeg" || d.draft_scale == 1);
+         o.draft_formats == r.draft_formats;
 }
 
 Result<PictureHashes> HashDecodedPicture(const DecodedImage& img) {

@@ -18,10 +18,11 @@
 // - Memory: `inputs` holds at most 2 sources per slot (file bytes); each worker at most one batch of tensors
 //   (staged: `prepared` 2 batches per inference worker, each decoder one decoded image).
 // - Every source pushed gets exactly one sink call, unless the session is stopped before a worker starts it.
-// - One decode per distinct decode setting a source needs: models that decode alike share it, and a source's
-//   near-copy record (ImageSource::picture_hash) is made from the decode of a model that decodes by the record's
-//   rule (or by the rule for JPEG while shrinking more formats, when that picture's decode has the rule's pixels:
-//   DecodedLikePictureHash), or else from one more decode on the same worker (counted as decode time).
+// - At most one decode per distinct decode setting a source needs, and fewer when one decode has another setting's
+//   pixels for that picture (DecodeServes): models that decode alike share it, so do models whose draft sizes pick
+//   the same scale for the picture; a source's near-copy record (ImageSource::picture_hash) is made from a decode
+//   with the record's pixels when one was made, or else from one more decode on the same worker (counted as decode
+//   time).
 #include <pthread.h>
 #include <time.h>
 
@@ -123,14 +124,11 @@ struct EmbedSession::State {
       if (fresh) decode_settings.push_back(d);
       model_decode.push_back(it->second);
     }
-    // The near-copy record's decode: a model's when one decodes by its rule, else a setting of its own; and a
-    // model's that decodes by the rule for JPEG but shrinks more formats (hash_maybe: shared picture by picture,
-    // when the decode it made has the rule's pixels).
+    // The near-copy record's decode: a model's when one decodes by its rule, else a setting of its own (which a
+    // model's decode may still serve, picture by picture: Prepare).
     hash_decode = decode_settings.size();
-    for (size_t i = 0; i < decode_settings.size(); ++i) {
+    for (size_t i = 0; i < decode_settings.size(); ++i)
       if (DecodesLikePictureHash(decode_settings[i])) hash_decode = i;
-      else if (DecodesLikePictureHashForSomeFormats(decode_settings[i])) hash_maybe = i;
-    }
     if (hash_decode == decode_settings.size())
       decode_settings.push_back(PictureHashDecodeOptions(options.max_file_bytes, options.max_pixels));
     decoders = run_to_completion ? slots_count : options.decode_threads;
@@ -160,45 +158,52 @@ struct EmbedSession::State {
     stats.infer_cpu_seconds += cpu;
   }
 
-  // Decodes once per decode setting the source's models need, then preprocesses for each of them.
+  // Decodes once per decode setting the source's models need, then preprocesses for each of them. A decode made
+  // for one setting serves another when it has that setting's pixels for this picture (DecodeServes: a 224 and a
+  // 299 model both draft a 12 MP JPEG to 1/8), so a picture is often decoded once for several models.
   Status Prepare(const ImageSource& src, Prepared* p) {
     std::vector<std::optional<DecodedImage>> decoded(decode_settings.size());
-    bool sized = false;
+    auto made = [&](size_t i) -> const DecodedImage* {
+      if (decoded[i]) return &*decoded[i];
+      for (size_t j = 0; j < decoded.size(); ++j)
+        if (decoded[j] && DecodeServes(*decoded[j], decode_settings[j], decode_settings[i])) return &*decoded[j];
+      return nullptr;
+    };
+    auto decode = [&](size_t i) -> Result<const DecodedImage*> {
+      const DecodeOptions& o = decode_settings[i];
+      auto r = src.bytes.empty() ? DecodeImageFile(src.path, o) : DecodeImageBuffer(src.bytes, src.path, o);
+      if (!r.ok()) return r.status();
+      decoded[i] = std::move(r).value();
+      if (p->result.width == 0) {
+        p->result.format = decoded[i]->format;
+        PictureSize(*decoded[i], &p->result.width, &p->result.height);
+      }
+      return &*decoded[i];
+    };
+    int64_t model_decodes = 0;
     for (size_t m = 0; m < models.size(); ++m) {
       if (!p->models[m]) continue;
-      std::optional<DecodedImage>& d = decoded[model_decode[m]];
+      const DecodedImage* d = made(model_decode[m]);
       if (!d) {
-        const DecodeOptions& o = decode_settings[model_decode[m]];
-        auto r = src.bytes.empty() ? DecodeImageFile(src.path, o) : DecodeImageBuffer(src.bytes, src.path, o);
-        if (!r.ok()) return r.status();
-        d = std::move(r).value();
-        if (!sized) {
-          p->result.format = d->format;
-          PictureSize(*d, &p->result.width, &p->result.height);
-          sized = true;
-        }
+        DOPPEL_ASSIGN_OR_RETURN(d, decode(model_decode[m]));
+        ++model_decodes;
       }
       std::vector<float>& t = p->tensors[m];
       t.resize(models[m]->input_floats());
       Status st = Preprocess(d->rgb, models[m]->spec().preprocess, models[m]->input_layout(), t.data());
       if (!st.ok()) return st.WithContext(src.path);
     }
+    if (model_decodes > 0) {
+      std::lock_guard<std::mutex> l(stats_mu);
+      stats.model_decodes += model_decodes;
+    }
     if (src.picture_hash) {
-      std::optional<DecodedImage>* shared = &decoded[hash_decode];
-      if (!*shared && hash_maybe < decoded.size() && decoded[hash_maybe] &&
-          DecodedLikePictureHash(decode_settings[hash_maybe], *decoded[hash_maybe]))
-        shared = &decoded[hash_maybe];
-      std::optional<DecodedImage>& d = *shared;
-      p->result.picture_hash_shared = d.has_value();
+      const DecodedImage* d = made(hash_decode);
+      p->result.picture_hash_shared = d != nullptr;
       if (!d) {
-        const DecodeOptions& o = decode_settings[hash_decode];
-        auto r = src.bytes.empty() ? DecodeImageFile(src.path, o) : DecodeImageBuffer(src.bytes, src.path, o);
-        if (!r.ok()) return sized ? Status::OK() : r.status();
-        d = std::move(r).value();
-        if (!sized) {
-          p->result.format = d->format;
-          PictureSize(*d, &p->result.width, &p->result.height);
-        }
+        auto r = decode(hash_decode);
+        if (!r.ok()) return model_decodes > 0 ? Status::OK() : r.status();
+        d = *r;
       }
       if (auto h = HashDecodedPicture(*d); h.ok()) {
         p->result.picture_hash = std::move(h).value();
@@ -366,7 +371,6 @@ struct EmbedSession::State {
   std::vector<DecodeOptions> decode_settings;  // distinct settings
   std::vector<size_t> model_decode;            // per model: its entry in decode_settings
   size_t hash_decode = 0;                      // the near-copy record's entry in decode_settings
-  size_t hash_maybe = SIZE_MAX;                // a model's entry that may share it picture by picture, or none
 
   std::mutex sink_mu;        // one sink call at a time
   std::mutex push_mu;        // guards next_index

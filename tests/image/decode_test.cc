@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -772,6 +773,116 @@ TEST(ImageDecodeShrinkOnLoad, HeifUsesItsStoredThumbnailOnlyWhenItCoversTheDraft
   DecodeOptions jpeg_only = o;
   jpeg_only.draft_formats = kDraftJpeg;
   EXPECT_EQ(MustDecode(with_thumb, jpeg_only).rgb.width, 1200);
+}
+
+// DecodeServes: a decode made with one setting stands in for another only when that setting decodes the same
+// pixels. Every pair of settings over pictures of every shrinking kind: when it says yes, the other decode is
+// identical; and it says yes where the draft rule gives the same outcome (a 224 and a 299 draft on a camera JPEG).
+TEST(ImageDecodeShrinkOnLoad, OneDecodeServesAnotherSettingOnlyWithTheSamePixels) {
+  testing::TempDir dir;
+  std::vector<std::string> files;
+  auto jpeg = [&](const std::string& name, int w, int h, int orientation) {
+    VImg img = MakeU8(w, h, 3, Pattern(w, h, 3));
+    if (orientation != 1) vips_image_set_int(img.get(), VIPS_META_ORIENTATION, orientation);
+    files.push_back(dir.file(name));
+    ASSERT_EQ(vips_jpegsave(img.get(), files.back().c_str(), "Q", 90, nullptr), 0) << vips_error_buffer();
+  };
+  jpeg("camera.jpg", 3000, 2400, 1);  // 224 and 299 both draft to 1/8
+  jpeg("vga.jpg", 640, 480, 1);       // 224: 1/2, 299: whole
+  jpeg("turned.jpg", 1203, 803, 6);   // the oriented draft sizes below pick different scales
+  {
+    std::vector<uint8_t> px(size_t(64) * 64 * 4, 90);
+    VImg cmyk = MakeU8(64, 64, 4, px, VIPS_INTERPRETATION_CMYK);
+    files.push_back(dir.file("cmyk.jpg"));
+    ASSERT_EQ(vips_jpegsave(cmyk.get(), files.back().c_str(), "Q", 90, nullptr), 0) << vips_error_buffer();
+  }
+  for (int side : {1000, 300}) {
+    VImg img = SmoothPicture(side, side * 4 / 5);
+    files.push_back(dir.file("w" + std::to_string(side) + ".webp"));
+    ASSERT_EQ(vips_webpsave(img.get(), files.back().c_str(), "Q", 80, nullptr), 0) << vips_error_buffer();
+  }
+  {
+    VImg img = SmoothPicture(1200, 800);
+    const std::string png = dir.file("picture.png");
+    ASSERT_EQ(vips_pngsave(img.get(), png.c_str(), "compression", 1, nullptr), 0) << vips_error_buffer();
+    files.push_back(png);
+    files.push_back(dir.file("thumb.heic"));
+    ASSERT_EQ(Shell("heif-enc -q 90 -t 480 -o '" + files.back() + "' '" + png + "' >/dev/null"), 0)
+        << "heif-enc (Debian package libheif-examples) is needed";
+    files.push_back(dir.file("plain.heic"));
+    ASSERT_EQ(Shell("heif-enc -q 90 -o '" + files.back() + "' '" + png + "' >/dev/null"), 0);
+  }
+  auto draft = [](int w, int h, unsigned formats) {
+    DecodeOptions o;
+    o.draft_width = w;
+    o.draft_height = h;
+    o.draft_oriented = true;
+    o.draft_formats = formats;
+    return o;
+  };
+  std::vector<std::pair<std::string, DecodeOptions>> settings = {
+      {"whole", DecodeOptions{}},
+      {"224", draft(224, 224, kDraftJpeg)},
+      {"299", draft(299, 299, kDraftJpeg)},
+      {"224 all", draft(224, 224, kDraftAll)},
+      {"299 all", draft(299, 299, kDraftAll)},
+      {"600x300", draft(600, 300, kDraftJpeg)},
+  };
+  settings.push_back({"224 drop alpha", settings[1].second});
+  settings.back().second.alpha = AlphaMode::kDrop;
+  settings.push_back({"224 no EXIF", settings[1].second});
+  settings.back().second.apply_exif_orientation = false;
+  settings.push_back({"224 small limit", settings[1].second});
+  settings.back().second.max_pixels = 300000;
+
+  std::map<std::pair<std::string, std::string>, bool> served;  // (file, "a -> b")
+  for (const std::string& f : files) {
+    const std::string name = fs::path(f).filename().string();
+    std::vector<Result<DecodedImage>> decodes;
+    for (const auto& setting : settings) decodes.push_back(DecodeImageFile(f, setting.second));
+    for (size_t i = 0; i < settings.size(); ++i) {
+      const auto& [an, a] = settings[i];
+      const Result<DecodedImage>& da = decodes[i];
+      if (!da.ok()) continue;  // the small limit
+      for (size_t j = 0; j < settings.size(); ++j) {
+        const auto& [bn, b] = settings[j];
+        const Result<DecodedImage>& db = decodes[j];
+        const bool yes = DecodeServes(*da, a, b);
+        served[{name, an + " -> " + bn}] = yes;
+        if (an == bn) {
+          EXPECT_TRUE(yes) << name << " " << an;
+        }
+        if (!yes) continue;
+        ASSERT_TRUE(db.ok()) << name << " " << an << " -> " << bn << ": " << db.status().ToString();
+        EXPECT_EQ(da->draft_scale, db->draft_scale) << name << " " << an << " -> " << bn;
+        EXPECT_TRUE(da->rgb.width == db->rgb.width && da->rgb.height == db->rgb.height &&
+                    da->rgb.pixels == db->rgb.pixels)
+            << name << " " << an << " -> " << bn << ": served by a decode with other pixels";
+      }
+    }
+  }
+  auto says = [&](const std::string& file, const std::string& pair) { return served.at({file, pair}); };
+  // The same scale from different draft sizes: one decode for both.
+  EXPECT_TRUE(says("camera.jpg", "299 -> 224"));
+  EXPECT_TRUE(says("camera.jpg", "224 -> 299 all"));
+  EXPECT_FALSE(says("camera.jpg", "224 -> whole"));
+  EXPECT_FALSE(says("vga.jpg", "299 -> 224"));
+  EXPECT_TRUE(says("vga.jpg", "299 -> whole"));
+  EXPECT_FALSE(says("turned.jpg", "224 -> 600x300"));  // 1/2 against whole, once the draft is turned
+  EXPECT_TRUE(says("turned.jpg", "224 -> 299"));
+  EXPECT_FALSE(says("turned.jpg", "224 -> 224 no EXIF"));
+  EXPECT_FALSE(says("camera.jpg", "224 -> 224 drop alpha"));
+  EXPECT_FALSE(says("camera.jpg", "224 -> 224 small limit"));
+  EXPECT_TRUE(says("cmyk.jpg", "whole -> 224 all"));  // libvips decodes CMYK JPEGs whole
+  EXPECT_TRUE(says("picture.png", "299 all -> 224"));
+  // WebP: shrunk by one setting, not by the other; a small one is whole under both.
+  EXPECT_FALSE(says("w1000.webp", "224 all -> 224"));
+  EXPECT_TRUE(says("w1000.webp", "224 all -> 299 all"));  // 1/2 under both
+  EXPECT_TRUE(says("w300.webp", "224 all -> 224"));
+  // HEIF: its thumbnail serves only the same draft; a full decode serves a setting that keeps it whole.
+  EXPECT_FALSE(says("thumb.heic", "224 all -> 224"));
+  EXPECT_TRUE(says("thumb.heic", "224 -> whole"));
+  EXPECT_TRUE(says("plain.heic", "224 all -> 224"));
 }
 
 TEST(ImageDecodeJpegFastPath, OrientationsMoveEveryPixelExactly) {

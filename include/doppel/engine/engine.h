@@ -97,6 +97,9 @@ struct IndexSummary {
   std::vector<std::pair<std::string, std::string>> ignored_files;  // path, why it is not an image
   std::vector<std::pair<std::string, std::string>> failures;       // path, error
   double images_per_second = 0;  // indexed images / seconds spent reading, embedding and committing them
+  // Decodes made for the models (a picture's decode serves every model of the run that decodes it alike, and those
+  // whose shrink-on-load picks the same scale for it: often one per picture).
+  int64_t decodes = 0;
   // Near-copy records (duplicates): made by the pipeline for the pictures it embedded (`hash_decodes` of them needed
   // a decode of their own: no model of the run decodes by the record's rule), and after the last commit for
   // pictures that lacked one (indexed before, or by an older rule), which took `hash_seconds` of counts.seconds.
@@ -381,6 +384,10 @@ class Engine {
  private:
   explicit Engine(EngineOptions options);
   Status CheckWritable() const;
+  // QueryVector keeping the query picture's decodes in `decodes` (may be null), so that the models of one search
+  // decode it once when their settings give the same pixels (search.cc).
+  struct QueryDecodes;
+  Result<std::vector<float>> QueryVector(const SearchQuery& query, const std::string& model, QueryDecodes* decodes);
   EngineOptions options_;
   std::unique_ptr<Impl> impl_;
 };

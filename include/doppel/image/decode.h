@@ -73,7 +73,16 @@ struct DecodedImage {
   // s when shrink-on-load decoded 1/s of the stored size (DecodeOptions::draft_width); for a HEIF thumbnail, the
   // stored width over the thumbnail's, rounded down.
   int draft_scale = 1;
+  int orientation = 1;     // the EXIF orientation the draft rule saw (1 when none, or not applied by the JPEG path)
+  bool thumbnail = false;  // HEIF: the stored thumbnail was decoded instead of the picture
 };
+
+// True when decoding the same data with `wanted` gives exactly the pixels of `d`, its decode with `made_with`. Lets
+// one decode serve models whose settings differ only in a draft size that picks the same scale for this picture
+// (a 12 MP JPEG drafts to 1/8 for a 224 and a 299 model alike). Conservative: the same alpha and EXIF handling, limits
+// at least as wide, and the same shrink-on-load outcome by each format's rule (JPEG and WebP: the same scale; HEIF:
+// both full, or both with the same draft; formats that never shrink: always).
+bool DecodeServes(const DecodedImage& d, const DecodeOptions& made_with, const DecodeOptions& wanted);
 
 // Errors name `path` (or `name` for buffers): InvalidArgument for empty, truncated, corrupt or non-image data,
 // ResourceExhausted for limits, IOError for unreadable files and special files (FIFOs, devices: never opened for

@@ -38,11 +38,7 @@ DecodeOptions PictureHashDecodeOptions(int64_t max_file_bytes, int64_t max_pixel
 // True when `o` decodes exactly as the rule does (limits aside): a decode made with `o` can be hashed.
 bool DecodesLikePictureHash(const DecodeOptions& o);
 
-// True when `o` is the rule but for more formats that shrink (say WebP and HEIF besides JPEG): then a picture
-// decoded with it has the rule's pixels exactly when it is a JPEG or was not shrunk (DecodedLikePictureHash).
-bool DecodesLikePictureHashForSomeFormats(const DecodeOptions& o);
-// For a picture `d` decoded with such an `o`: whether `d` has the rule's pixels.
-bool DecodedLikePictureHash(const DecodeOptions& o, const DecodedImage& d);
+// (Whether a decode made with other settings has the rule's pixels for its picture: DecodeServes, decode.h.)
 
 // The record of a picture decoded with PictureHashDecodeOptions (a decode made otherwise gives a record that does
 // not match the stored ones: the caller's responsibility). Errors as ComputeDihedralHashes. Pure, thread-safe.

@@ -75,6 +75,7 @@ using EmbedSink = std::function<void(EmbedResult&&)>;
 struct EmbedStats {
   int64_t decoded = 0;            // sources decoded + preprocessed (failures included)
   int64_t inferred = 0;           // images through inference
+  int64_t model_decodes = 0;      // decodes made for the models (fewer than sources x settings when one serves several)
   int64_t hashed = 0;             // near-copy records made
   int64_t hash_decodes = 0;       // of which needed a decode of their own (no model decodes by the rule)
   double decode_cpu_seconds = 0;  // decode + preprocess
