@@ -17,7 +17,6 @@
 
 #include "doppel/engine/builtin.h"
 #include "doppel/eval/eval.h"
-#include "doppel/keras/import.h"
 #include "doppel/model/onnx_model.h"
 #include "doppel/model/spec.h"
 #include "labelled_sets.h"
@@ -45,44 +44,24 @@ int Main(int argc, char** argv) {
   fs::create_directories(tmp);
   // The models, built from the nsfwjs weights as `doppel eval --builtin` does (input_size 0: the built-in's own).
   auto load = [&](const std::string& name, int input_size) -> std::shared_ptr<const OnnxModel> {
-    auto b = keras::BuiltinKeras(name);
-    if (!b.ok()) return nullptr;
-    b->options.input_size = input_size;
     const std::string onnx = (tmp / (name + "-" + std::to_string(input_size) + ".onnx")).string();
-    Status st = keras::ImportKeras((fs::path(NsfwjsDir()) / b->subfolder).string(), onnx, b->options);
-    auto spec = st.ok() ? LoadSidecar(onnx) : Result<ModelSpec>(st);
-    auto model = spec.ok() ? OnnxModel::Load(onnx, *spec) : Result<std::shared_ptr<OnnxModel>>(spec.status());
+    auto model = ImportBuiltinModel(name, onnx, input_size);
     if (!model.ok()) std::fprintf(stderr, "%s at %d: %s\n", name.c_str(), input_size, model.status().ToString().c_str());
     return model.ok() ? *model : nullptr;
   };
+  auto fn = [](std::shared_ptr<const OnnxModel> m) -> EmbedFn { return [m](const ImageU8& img) { return m->Embed(img); }; };
   std::shared_ptr<const OnnxModel> m = load(model_name, 0);
   if (!m) return 1;
-  const EmbedFn embed = [m](const ImageU8& img) { return m->Embed(img); };
-  // Other embeddings measured beside it: multi-scale (the same network at 0.71x and 1.41x the input side, the three
-  // normalised vectors averaged) and the fusion of the two built-ins (normalised vectors concatenated).
+  const EmbedFn embed = fn(m);
+  // Other embeddings measured beside it, as `doppel eval --multi-scale` and `--fuse` measure them: multi-scale (the
+  // same network at 0.71x and 1.41x the input side, the three normalised vectors averaged) and the fusion of the two
+  // built-ins (normalised vectors concatenated).
   const int side = m->spec().preprocess.width;
   std::vector<std::pair<std::string, EmbedFn>> others;
   auto small = load(model_name, int(side / 1.4142 + 0.5)), large = load(model_name, int(side * 1.4142 + 0.5));
-  if (small && large)
-    others.emplace_back("multi-scale x0.71, x1, x1.41", [m, small, large](const ImageU8& img) -> Result<std::vector<float>> {
-      std::vector<float> sum;
-      for (const auto* x : {m.get(), small.get(), large.get()}) {
-        DOPPEL_ASSIGN_OR_RETURN(std::vector<float> v, x->Embed(img));
-        if (sum.empty()) sum.assign(v.size(), 0.0f);
-        for (size_t i = 0; i < v.size(); ++i) sum[i] += v[i];
-      }
-      Normalize(&sum);
-      return sum;
-    });
+  if (small && large) others.emplace_back("multi-scale x0.71, x1, x1.41", AveragedEmbedding({embed, fn(small), fn(large)}));
   const std::string second = model_name == "inception_v3" ? "mobilenet_v2" : "inception_v3";
-  if (auto m2 = load(second, 0))
-    others.emplace_back("fusion with " + second, [m, m2](const ImageU8& img) -> Result<std::vector<float>> {
-      DOPPEL_ASSIGN_OR_RETURN(std::vector<float> a, m->Embed(img));
-      DOPPEL_ASSIGN_OR_RETURN(std::vector<float> b, m2->Embed(img));
-      a.insert(a.end(), b.begin(), b.end());
-      Normalize(&a);
-      return a;
-    });
+  if (auto m2 = load(second, 0)) others.emplace_back("fusion with " + second, ConcatenatedEmbedding({embed, fn(m2)}));
 
   std::vector<std::pair<std::string, fs::path>> sets;
   std::vector<std::string> notes;

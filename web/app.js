@@ -254,7 +254,10 @@ async function runSearch() {
   if (compare) fields.models = $('model').value + ',' + $('model2').value;
   else {
     if ($('model').value === QUALITY) fields.profile = 'quality';
-    else fields.model = $('model').value;
+    else {
+      fields.model = $('model').value;
+      if ($('whiten').checked) fields.whiten = true;
+    }
     fields.offset = state.page * k;
   }
   if (filter) fields.filter = filter;
@@ -318,9 +321,10 @@ function renderSearch(r, k, filter) {
   const from = r.offset + 1;
   const took = Math.round(r.took_ms) + ' ms';
   const filtered = filter ? ' matching the filter' : '';
+  const model = r.model + (r.whiten ? ' · whitened' : '');
   $('summary').textContent = hits.length
-    ? 'Results ' + from + '–' + (r.offset + hits.length) + filtered + ' · ' + r.model + ' · ' + took
-    : (r.offset > 0 ? 'No more results' : 'No pictures' + filtered) + ' · ' + r.model + ' · ' + took;
+    ? 'Results ' + from + '–' + (r.offset + hits.length) + filtered + ' · ' + model + ' · ' + took
+    : (r.offset > 0 ? 'No more results' : 'No pictures' + filtered) + ' · ' + model + ' · ' + took;
   $('agreement').hidden = true;
   const grid = $('results');
   grid.className = 'results';
@@ -371,6 +375,11 @@ function setupSearchControls() {
   $('model').addEventListener('change', () => { localStorage.setItem('doppel.model', $('model').value); rerun(); });
   $('model2').addEventListener('change', () => { localStorage.setItem('doppel.model2', $('model2').value); rerun(); });
   $('per-page').addEventListener('change', () => { localStorage.setItem('doppel.perPage', $('per-page').value); rerun(); });
+  // Whitening re-ranks one model's list: not offered for the quality profile or side by side.
+  const whitenable = () => { $('whiten').disabled = sideBySide() || $('model').value === QUALITY; };
+  for (const id of ['model', 'model2']) $(id).addEventListener('change', whitenable);
+  whitenable();
+  $('whiten').addEventListener('change', rerun);
   $('filter').addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); rerun(); } });
   $('search-again').addEventListener('click', rerun);
   $('prev').addEventListener('click', () => turnPage(-1));

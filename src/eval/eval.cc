@@ -256,7 +256,9 @@ Result<EvalResult> Score(const LabelledSet& set, const Embedded& x, const Refine
     db.push_back(Pooled(x.vecs[i], x.flipped[i], ref));
     labels.push_back(set.images[i].label);
   }
-  if (db.size() < 11) return Status::InvalidArgument("too few images could be embedded (" + std::to_string(db.size()) + ")");
+  if (db.size() < 11)
+    return Status::InvalidArgument(std::to_string(db.size()) + " images embedded (of " + std::to_string(n) +
+                                   "): P@10 needs at least 11");
   r.images = static_cast<int>(db.size());
   r.classes = static_cast<int>(std::set<int>(labels.begin(), labels.end()).size());
   // The copy queries: each edited copy of each original, with the original's row.
@@ -352,6 +354,56 @@ Result<EvalResult> Evaluate(const LabelledSet& set, const EmbedFn& embed, const 
                             const EvalOptions& options) {
   DOPPEL_ASSIGN_OR_RETURN(std::vector<EvalResult> all, EvaluateRefinements(set, embed, name, options));
   return all.front();
+}
+
+namespace {
+
+// Each part's vector for `img`, normalised.
+Result<std::vector<std::vector<float>>> PartVectors(const std::vector<EmbedFn>& parts, const ImageU8& img) {
+  std::vector<std::vector<float>> out;
+  for (const auto& part : parts) {
+    DOPPEL_ASSIGN_OR_RETURN(std::vector<float> v, part(img));
+    Normalize(&v);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace
+
+EmbedFn ConcatenatedEmbedding(std::vector<EmbedFn> parts) {
+  return [parts = std::move(parts)](const ImageU8& img) -> Result<std::vector<float>> {
+    DOPPEL_ASSIGN_OR_RETURN(auto vs, PartVectors(parts, img));
+    std::vector<float> all;
+    for (const auto& v : vs) all.insert(all.end(), v.begin(), v.end());
+    Normalize(&all);
+    return all;
+  };
+}
+
+EmbedFn AveragedEmbedding(std::vector<EmbedFn> parts) {
+  return [parts = std::move(parts)](const ImageU8& img) -> Result<std::vector<float>> {
+    DOPPEL_ASSIGN_OR_RETURN(auto vs, PartVectors(parts, img));
+    if (vs.empty()) return Status::InvalidArgument("nothing to average");
+    std::vector<float> sum(vs[0].size(), 0.0f);
+    for (const auto& v : vs) {
+      if (v.size() != sum.size())
+        return Status::InvalidArgument("vectors of " + std::to_string(sum.size()) + " and " +
+                                       std::to_string(v.size()) + " dimensions cannot be averaged");
+      for (size_t i = 0; i < v.size(); ++i) sum[i] += v[i];
+    }
+    Normalize(&sum);
+    return sum;
+  };
+}
+
+DecodeOptions WidestDecode(const std::vector<DecodeOptions>& each) {
+  if (each.empty()) return DecodeOptions{};
+  auto pixels = [](const DecodeOptions& o) {
+    return o.draft_width > 0 && o.draft_height > 0 ? int64_t(o.draft_width) * o.draft_height : INT64_MAX;
+  };
+  return *std::max_element(each.begin(), each.end(),
+                           [&](const DecodeOptions& a, const DecodeOptions& b) { return pixels(a) < pixels(b); });
 }
 
 }  // namespace doppel

@@ -177,6 +177,7 @@ std::string OpenApiJson() {
              {{"model", {{"type", "string"}}},
               {"fingerprint", {{"type", "string"}}},
               {"took_ms", {{"type", "number"}}},
+              {"whiten", {{"type", "boolean"}, {"description", "the hits were re-ordered by whitening"}}},
               {"offset", {{"type", "integer"}}},
               {"k", {{"type", "integer"}}},
               {"more", {{"type", "boolean"}, {"description", "another page may follow"}}},

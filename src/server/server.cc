@@ -227,7 +227,7 @@ struct HttpServer::Impl {
       if (hits.ok()) metrics.Embed(label, secs);
     }
     if (!hits.ok()) return Fail(res, hits.status());
-    json j{{"model", label}, {"models", *names}, {"took_ms", secs * 1000},
+    json j{{"model", label}, {"models", *names}, {"took_ms", secs * 1000}, {"whiten", p.options.whiten},
            {"offset", p.offset}, {"k", p.options.k}, {"hits", json::array()}};
     if (names->size() == 1) j["fingerprint"] = fingerprint;
     for (size_t i = static_cast<size_t>(p.offset); i < hits->size(); ++i) j["hits"].push_back(HitJson((*hits)[i], metric));

@@ -408,6 +408,44 @@ TEST_F(CliTest, BadRequestsGiveClearErrors) {
   EXPECT_NE(two.out.find("exactly one"), std::string::npos) << two.out;
 }
 
+// doppel eval measures the search options that join networks: --multi-scale (a built-in imported at 0.71x and
+// 1.41x its input side, the vectors averaged) and --fuse (the models' vectors concatenated, as the quality profile
+// ranks), each a row of its own on the same labelled folder.
+TEST_F(CliTest, EvalMeasuresMultiScaleAndFusion) {
+  const std::string set = dir_.file("labelled");
+  auto photos = SamplePhotos(12);  // P@10 needs at least 11
+  ASSERT_EQ(photos.size(), 12u);
+  for (size_t i = 0; i < photos.size(); ++i) {
+    const fs::path d = fs::path(set) / (i < 6 ? "a" : "b");
+    fs::create_directories(d);
+    fs::copy_file(photos[i], d / fs::path(photos[i]).filename());
+  }
+  const std::string onnx = dir_.file("r50.onnx");
+  ASSERT_EQ(RunCommand(testing::BinPath("doppel-modelgen") +
+                       " --arch resnet50 --form keras-nhwc --width-multiplier 0.25 --input-size 96 --out " + onnx)
+                .exit_code,
+            0);
+  auto one = RunCommand(Doppel() + " eval " + set + " --onnx " + onnx + " --preset keras-caffe --fuse 2>&1");
+  EXPECT_EQ(one.exit_code, 2);
+  EXPECT_NE(one.out.find("--fuse needs at least two models"), std::string::npos) << one.out;
+
+  auto r = D("eval " + set + " --builtin mobilenet_v2 --multi-scale --onnx " + onnx +
+             " --preset keras-caffe --fuse --copies 2 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  json rows = J(r);
+  std::vector<std::string> names;
+  for (const auto& row : rows) {
+    names.push_back(row["name"]);
+    EXPECT_EQ(row["images"], 12) << row.dump();
+    EXPECT_EQ(row["failed"], 0) << row.dump();
+    EXPECT_EQ(row["copy_queries"], 8) << row.dump();  // 2 originals x 4 edits
+    EXPECT_GE(row["map"].get<double>(), 0.0);
+    EXPECT_LE(row["map"].get<double>(), 1.0);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"mobilenet_v2", "mobilenet_v2 multi-scale x0.71,x1,x1.41", "r50.onnx",
+                                             "fused mobilenet_v2+r50.onnx"}));
+}
+
 TEST_F(CliTest, ProgressIsPlainLinesWhenStderrIsNotATerminal) {
   AddModel("m");
   auto photos = SamplePhotos(6);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <random>
 
@@ -109,6 +110,45 @@ TEST(Eval, HistogramSeparatesColourClassesAndFindsCopies) {
     EXPECT_LE(x.copy_ci.first, x.copy_recall_at_1);
     EXPECT_GE(x.copy_ci.second, x.copy_recall_at_1);
   }
+}
+
+// Several embeddings as one (doppel eval --fuse / --multi-scale): each part normalised, then joined (concatenated,
+// as the quality profile ranks; or averaged), then normalised again.
+TEST(Eval, ConcatenatedAndAveragedEmbeddingsNormaliseEachPartThenTheWhole) {
+  auto constant = [](std::vector<float> v) -> EmbedFn {
+    return [v](const ImageU8&) -> Result<std::vector<float>> { return v; };
+  };
+  const ImageU8 img(4, 4, 3);
+  auto cat = ConcatenatedEmbedding({constant({3, 4}), constant({0, 0, 2})})(img);
+  ASSERT_TRUE(cat.ok());
+  const float h = float(1 / std::sqrt(2.0));
+  const std::vector<float> want_cat = {0.6f * h, 0.8f * h, 0, 0, h};
+  ASSERT_EQ(cat->size(), want_cat.size());
+  for (size_t i = 0; i < want_cat.size(); ++i) EXPECT_NEAR((*cat)[i], want_cat[i], 1e-6) << i;
+  auto avg = AveragedEmbedding({constant({5, 0}), constant({0, 0.5f})})(img);
+  ASSERT_TRUE(avg.ok());
+  EXPECT_NEAR((*avg)[0], h, 1e-6);
+  EXPECT_NEAR((*avg)[1], h, 1e-6);
+  auto mismatch = AveragedEmbedding({constant({1, 0}), constant({1, 0, 0})})(img);
+  EXPECT_EQ(mismatch.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(mismatch.status().message().find("2 and 3 dimensions"), std::string::npos) << mismatch.status().ToString();
+  auto failing = ConcatenatedEmbedding({constant({1}), [](const ImageU8&) -> Result<std::vector<float>> {
+                                          return Status::InvalidArgument("part two failed");
+                                        }})(img);
+  EXPECT_EQ(failing.status().message(), "part two failed");
+}
+
+// Several networks measured as one decode as the one that needs the most pixels does: a whole decode beats any draft,
+// a larger draft a smaller one.
+TEST(Eval, WidestDecodeIsTheOneThatNeedsTheMostPixels) {
+  DecodeOptions small, large, whole;
+  small.draft_width = small.draft_height = 224;
+  large.draft_width = large.draft_height = 299;
+  large.alpha = AlphaMode::kDrop;  // the chosen one's other settings come with it
+  EXPECT_EQ(WidestDecode({small, large}).draft_width, 299);
+  EXPECT_EQ(WidestDecode({large, small}).alpha, AlphaMode::kDrop);
+  EXPECT_EQ(WidestDecode({small, whole, large}).draft_width, 0);
+  EXPECT_EQ(WidestDecode({small}).draft_width, 224);
 }
 
 TEST(Refine, ParsesCombinationsAndNamesUnknownParts) {

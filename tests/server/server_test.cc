@@ -382,6 +382,8 @@ TEST_F(ServerTest, SearchByUploadRawBodyAndIdAndCompare) {
   ASSERT_TRUE(white);
   ASSERT_EQ(white->status, 200) << white->body;
   json wj = json::parse(white->body);
+  EXPECT_EQ(wj["whiten"], true) << "the answer says how it was ordered";
+  EXPECT_EQ(json::parse(byid->body)["whiten"], false);
   ASSERT_EQ(wj["hits"].size(), 4u);
   EXPECT_EQ(wj["hits"][0]["id"], ids_[6]);
   auto bad_white =

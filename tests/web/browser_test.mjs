@@ -227,6 +227,23 @@ try {
   await page.selectOption('#model', 'mobilenet_v2');
   await page.waitForFunction(() => / · mobilenet_v2 · /.test(document.getElementById('summary').textContent));
 
+  step = 'whiten: the list as the API orders it with whitening; not offered for the quality profile';
+  await page.check('#whiten');
+  await page.waitForFunction(() => / · mobilenet_v2 · whitened · /.test(document.getElementById('summary').textContent));
+  const whitened = (await thumbnailsLoaded(page)).map((h) => h.id);
+  const viaApi = await page.evaluate(async (id) => {
+    const r = await fetch('/api/v1/search', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ id, k: 12, model: 'mobilenet_v2', whiten: true }) });
+    return parseJson(await r.text()).hits.map((h) => h.id);  // the page's own reader: ids as exact strings
+  }, second.id);
+  assert.deepEqual(whitened, viaApi);
+  await page.selectOption('#model', '@quality');
+  assert.ok(await page.isDisabled('#whiten'), 'whitening is for one model');
+  await page.selectOption('#model', 'mobilenet_v2');
+  assert.ok(await page.isEnabled('#whiten'));
+  await page.uncheck('#whiten');
+  await page.waitForFunction(() => /^Results 1–12 · mobilenet_v2 · \d+ ms$/.test(document.getElementById('summary').textContent));
+
   step = 'filter box: only PNGs; a bad filter is explained and the server keeps serving';
   await page.fill('#filter', "format = 'png'");
   await page.press('#filter', 'Enter');

@@ -7,7 +7,6 @@
 #include "doppel/api/api.h"
 #include "doppel/engine/builtin.h"
 #include "doppel/eval/eval.h"
-#include "doppel/keras/import.h"
 #include "engine_flags.h"
 #include "model_flags.h"
 
@@ -25,6 +24,8 @@ struct EvalArgs {
   int max_per_class = 0;
   int copies = 100;
   std::string refine;  // comma list of refinements (refine.h)
+  bool fuse = false;         // also the models given, fused (the quality profile)
+  bool multi_scale = false;  // also each built-in at 0.71x, 1x and 1.41x its input side, averaged
   bool json = false;
 };
 
@@ -47,13 +48,25 @@ int RunEval(const EvalArgs& a) {
     results.insert(results.end(), rs->begin(), rs->end());
     return 0;
   };
-  // Each model's pictures are decoded as the indexer decodes them for it (alpha, EXIF, shrink-on-load).
-  auto run_model = [&](const std::string& name, std::shared_ptr<const OnnxModel> m) {
+  // Each model's pictures are decoded as the indexer decodes them for it (alpha, EXIF, shrink-on-load); several
+  // networks measured as one embedding decode once, as the one that needs the most pixels does (WidestDecode).
+  auto run_models = [&](const std::string& name, const std::vector<std::shared_ptr<const OnnxModel>>& ms,
+                        const EmbedFn& fn) {
     const DecodeOptions plain = o.decode;
-    o.decode = DecodeOptionsFor(m->spec().preprocess, plain);
-    int rc = run(name, [m](const ImageU8& img) { return m->Embed(img); });
+    std::vector<DecodeOptions> each;
+    for (const auto& m : ms) each.push_back(DecodeOptionsFor(m->spec().preprocess, plain));
+    o.decode = WidestDecode(each);
+    int rc = run(name, fn);
     o.decode = plain;
     return rc;
+  };
+  auto embed_fn = [](std::shared_ptr<const OnnxModel> m) -> EmbedFn {
+    return [m](const ImageU8& img) { return m->Embed(img); };
+  };
+  std::vector<std::pair<std::string, std::shared_ptr<const OnnxModel>>> loaded;
+  auto run_model = [&](const std::string& name, std::shared_ptr<const OnnxModel> m) {
+    loaded.emplace_back(name, m);
+    return run_models(name, {m}, embed_fn(m));
   };
   if (a.histogram)
     if (int rc = run("colour histogram 8x8x8", [](const ImageU8& img) -> Result<std::vector<float>> {
@@ -69,17 +82,23 @@ int RunEval(const EvalArgs& a) {
       if (int rc = run_model(n, *m)) return rc;
     }
   }
+  const std::filesystem::path tmp = std::filesystem::temp_directory_path();
   for (const auto& n : a.builtins) {
-    auto b = keras::BuiltinKeras(n);
-    if (!b.ok()) return Fail("eval", b.status());
-    std::string tmp = (std::filesystem::temp_directory_path() / ("doppel-eval-" + n + ".onnx")).string();
-    Status st = keras::ImportKeras((std::filesystem::path(NsfwjsDir()) / b->subfolder).string(), tmp, b->options);
-    if (!st.ok()) return Fail("eval", st);
-    auto spec = LoadSidecar(tmp);
-    if (!spec.ok()) return Fail("eval", spec.status());
-    auto m = OnnxModel::Load(tmp, *spec);
+    auto m = ImportBuiltinModel(n, (tmp / ("doppel-eval-" + n + ".onnx")).string());
     if (!m.ok()) return Fail("eval", m.status());
     if (int rc = run_model(n, *m)) return rc;
+    if (!a.multi_scale) continue;
+    // The same network at 1/sqrt(2) and sqrt(2) times its input side; the three normalised vectors averaged.
+    const int side = (*m)->spec().preprocess.width;
+    std::vector<std::shared_ptr<const OnnxModel>> scales = {*m};
+    for (int s : {int(side / 1.4142 + 0.5), int(side * 1.4142 + 0.5)}) {
+      auto other = ImportBuiltinModel(n, (tmp / ("doppel-eval-" + n + "-" + std::to_string(s) + ".onnx")).string(), s);
+      if (!other.ok()) return Fail("eval", other.status());
+      scales.push_back(*other);
+    }
+    std::vector<EmbedFn> parts;
+    for (const auto& x : scales) parts.push_back(embed_fn(x));
+    if (int rc = run_models(n + " multi-scale x0.71,x1,x1.41", scales, AveragedEmbedding(parts))) return rc;
   }
   for (const auto& f : a.onnx) {
     ModelFlags mf;
@@ -88,6 +107,20 @@ int RunEval(const EvalArgs& a) {
     auto m = mf.Load();
     if (!m.ok()) return Fail("eval", m.status());
     if (int rc = run_model(std::filesystem::path(f).filename().string(), *m)) return rc;
+  }
+  if (a.fuse) {
+    // As `doppel search --models A,B` ranks: the models' normalised vectors concatenated.
+    if (loaded.size() < 2)
+      return Fail("eval", Status::InvalidArgument("--fuse needs at least two models (--model, --builtin, --onnx)"));
+    std::string name = "fused";
+    std::vector<std::shared_ptr<const OnnxModel>> ms;
+    std::vector<EmbedFn> parts;
+    for (const auto& [n, m] : loaded) {
+      name += (ms.empty() ? " " : "+") + n;
+      ms.push_back(m);
+      parts.push_back(embed_fn(m));
+    }
+    if (int rc = run_models(name, ms, ConcatenatedEmbedding(parts))) return rc;
   }
   if (results.empty()) return Fail("eval", Status::InvalidArgument("nothing to evaluate: give --model, --builtin, --onnx or --histogram"));
   if (a.json) {
@@ -134,6 +167,11 @@ void RegisterEval(CLI::App& app, Action* action) {
   cmd->add_option("--refine", a->refine,
                   "refinements to measure on the same embeddings, comma-separated: none, flip, whiten, whiten25, dba, "
                   "qe, or parts joined by '+' (e.g. none,whiten+qe); whiten25+rerank is what search --whiten does");
+  cmd->add_flag("--fuse", a->fuse,
+                "also all the models given as one: their vectors concatenated, as search --profile quality / --models "
+                "ranks");
+  cmd->add_flag("--multi-scale", a->multi_scale,
+                "also each --builtin at 0.71x, 1x and 1.41x its input side, the three vectors averaged");
   cmd->add_flag("--json", a->json, "print JSON");
   cmd->callback([a, action] { *action = [a] { return RunEval(*a); }; });
 }

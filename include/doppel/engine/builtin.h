@@ -25,4 +25,10 @@ std::vector<std::string> BuiltinModelNames();
 // scripts/bootstrap.sh when the nsfwjs folder is missing.
 Result<ModelEntry> AddBuiltinModel(Engine& engine, const std::string& name, const AddModelOptions& options = {});
 
+// Imports the built-in model `name` to `onnx_path` (with its sidecar) without registering it, and loads it.
+// `input_size` > 0 imports the same network and weights at another square input side (the spec's size follows): how
+// `doppel eval --multi-scale` measures multi-scale pooling. Errors as AddBuiltinModel.
+Result<std::shared_ptr<OnnxModel>> ImportBuiltinModel(const std::string& name, const std::string& onnx_path,
+                                                      int input_size = 0);
+
 }  // namespace doppel

@@ -39,6 +39,19 @@ Result<ImageU8> ApplyCopyEdit(const ImageU8& img, const std::string& edit);
 // An embedding function: one decoded RGB image -> one vector (L2-normalised by the caller if needed).
 using EmbedFn = std::function<Result<std::vector<float>>(const ImageU8&)>;
 
+// Several embeddings of one image as one vector, each part normalised first, then the whole normalised:
+//   ConcatenatedEmbedding: the parts side by side (the quality profile's ranking, Engine::SearchFused, measured with
+//                          `doppel eval --fuse`);
+//   AveragedEmbedding:     their mean (multi-scale pooling: one network at several input sizes, `--multi-scale`);
+//                          the parts must have one dimension (InvalidArgument otherwise).
+EmbedFn ConcatenatedEmbedding(std::vector<EmbedFn> parts);
+EmbedFn AveragedEmbedding(std::vector<EmbedFn> parts);
+
+// The decode settings that serve several models at once in an evaluation: those of the model that needs the most
+// pixels (one that does not shrink on load, else the largest draft). A search decodes for each model; the two
+// differ only on pictures whose drafts pick different scales.
+DecodeOptions WidestDecode(const std::vector<DecodeOptions>& each);
+
 // The 8x8x8 RGB colour histogram, L2-normalised: the baseline every learned embedding must beat.
 std::vector<float> ColourHistogram(const ImageU8& img);
 
