@@ -74,7 +74,7 @@ int Main(int argc, char** argv) {
   if (MakeIcons(tmp / "icons", per)) sets.emplace_back("icons (Adwaita 48x48, by context)", tmp / "icons");
   if (MakeGlyphs(tmp / "glyphs") > 0) sets.emplace_back("glyph renders (20 letters x fonts)", tmp / "glyphs");
 
-  const std::vector<std::string> names = {"none", "flip", "whiten", "whiten25", "whiten25+rerank", "dba", "qe",
+  const std::vector<std::string> names = {"none", "flip", "whiten", "whiten25", "whiten25+rerank", "dba", "dba+rerank", "qe",
                                           "dba+qe", "whiten+qe", "flip+whiten+dba+qe"};
   EvalOptions o;
   o.copy_queries = 100;
@@ -92,7 +92,9 @@ int Main(int argc, char** argv) {
              "flip = mean with the mirror image's vector (2x embedding at index and query time); whiten = PCA "
              "whitening learned on the set, power -0.5 (whiten25: -0.25), shrunk; whiten25+rerank = that whitening "
              "re-orders only the plain ranking's best 100, as `doppel search --whiten` does; dba = each vector + its "
-             "3 nearest (weights similarity^3); qe = alpha-QE over the top 3 (a second search).");
+             "3 nearest (weights similarity^3; a query from the set is augmented too, a copy is not); dba+rerank = "
+             "the augmented vectors re-order only the plain ranking's best 100, as `doppel search --dba` does; qe = "
+             "alpha-QE over the top 3 (a second search).");
   std::map<std::string, std::vector<double>> gain;  // refinement -> relative mAP change per set
   std::map<std::string, std::vector<double>> copy_change;
   for (const auto& [label, dir] : sets) {

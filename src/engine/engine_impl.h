@@ -75,9 +75,20 @@ struct Engine::Impl {
   Result<std::vector<Hit>> SearchVector(Collection* coll, const std::vector<float>& v, int64_t self,
                                         const SearchOptions& o);
   int64_t SelfId(const SearchQuery& q, const SearchOptions& o) const;
-  // SearchOptions::whiten: the plain search's shortlist re-ranked by whitened similarity (search.cc).
+  // The plain search's shortlist (its best max(4 k, 100) pictures) ordered again by `score`: one similarity per
+  // picture, given their ids and vectors (row-major), best first; `distance` is what the collection's metric gives
+  // unit vectors with that similarity (search.cc).
+  using ShortlistScore =
+      std::function<Result<std::vector<float>>(const std::vector<int64_t>& ids, const std::vector<float>& x)>;
+  Result<std::vector<Hit>> Rerank(const std::shared_ptr<Collection>& coll, const std::vector<float>& v,
+                                  int64_t self, const SearchOptions& o, const ShortlistScore& score);
+  // SearchOptions::whiten: the shortlist re-ranked by whitened similarity.
   Result<std::vector<Hit>> SearchWhitened(const std::shared_ptr<Collection>& coll, const std::vector<float>& v,
                                           int64_t self, const SearchOptions& o);
+  // SearchOptions::dba: the shortlist re-ranked by similarity to its augmented vectors; `query_id` (0: none) the
+  // query's own picture when it is in the collection (augmented too).
+  Result<std::vector<Hit>> SearchAugmented(const std::shared_ptr<Collection>& coll, const std::vector<float>& v,
+                                           int64_t query_id, int64_t self, const SearchOptions& o);
   // The collection's whitening, learned on first use and again once its size moved by a quarter.
   Result<std::shared_ptr<const Whitening>> WhiteningFor(const std::shared_ptr<Collection>& coll);
   struct FittedWhitening {

@@ -148,6 +148,10 @@ static Status CheckSearchOptions(const SearchOptions& o, const Collection& coll)
   if (o.expand < 0 || o.expand > 100) return Status::InvalidArgument("expand must be in 0..100");
   if (o.whiten && coll.schema().vector_type != VectorType::kFloat32)
     return Status::InvalidArgument("whiten: collection '" + coll.schema().name + "' does not hold float vectors");
+  if (o.dba && coll.schema().vector_type != VectorType::kFloat32)
+    return Status::InvalidArgument("dba: collection '" + coll.schema().name + "' does not hold float vectors");
+  if (o.dba && (o.whiten || o.expand > 0))
+    return Status::InvalidArgument("dba re-ranks the plain search's best hits: not with whiten or expand");
   // A bad filter is refused before any image is decoded or embedded.
   if (o.filter.find_first_not_of(" \t\r\n") != std::string::npos) {
     DOPPEL_RETURN_IF_ERROR(ParseFilter(o.filter, coll.schema()).status());
@@ -166,6 +170,11 @@ Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string&
     DOPPEL_ASSIGN_OR_RETURN(v, ExpandQuery(coll.get(), v, o, self));
   }
   if (o.whiten) return impl_->SearchWhitened(coll, v, self, o);
+  if (o.dba) {
+    SearchOptions own = o;
+    own.exclude_query = true;  // the query's own picture, whether or not the hits leave it out
+    return impl_->SearchAugmented(coll, v, impl_->SelfId(q, own), self, o);
+  }
   return impl_->SearchVector(coll.get(), v, self, o);
 }
 
@@ -196,11 +205,9 @@ Result<std::shared_ptr<const Whitening>> Engine::Impl::WhiteningFor(const std::s
   return f.whitening;
 }
 
-Result<std::vector<Hit>> Engine::Impl::SearchWhitened(const std::shared_ptr<Collection>& coll,
-                                                      const std::vector<float>& v, int64_t self,
-                                                      const SearchOptions& o) {
-  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<const Whitening> w, WhiteningFor(coll));
-  if (int(v.size()) != w->dim()) return Status::InvalidArgument("whiten: the query vector has the wrong size");
+Result<std::vector<Hit>> Engine::Impl::Rerank(const std::shared_ptr<Collection>& coll, const std::vector<float>& v,
+                                              int64_t self, const SearchOptions& o, const ShortlistScore& score) {
+  const int dim = coll->schema().dim;
   // The distance the collection's metric gives unit vectors with that similarity: L2 (squared) 2 - 2 s; IP and
   // cosine s itself.
   const bool l2 = coll->schema().metric == Metric::kL2;
@@ -214,25 +221,21 @@ Result<std::vector<Hit>> Engine::Impl::SearchWhitened(const std::shared_ptr<Coll
   DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> es, coll->Get(ids, {"vector"}));
   std::unordered_map<int64_t, const std::vector<float>*> vec;
   for (const auto& e : es)
-    if (int(e.vector.size()) == w->dim()) vec[e.id] = &e.vector;
+    if (int(e.vector.size()) == dim) vec[e.id] = &e.vector;
   std::vector<float> x;
-  x.reserve(pool.size() * size_t(w->dim()));
+  x.reserve(pool.size() * size_t(dim));
   std::vector<size_t> kept;  // pool rows with a vector (a picture removed meanwhile has none)
+  std::vector<int64_t> kept_ids;
   for (size_t i = 0; i < pool.size(); ++i) {
     auto it = vec.find(pool[i].id);
     if (it == vec.end()) continue;
     x.insert(x.end(), it->second->begin(), it->second->end());
     kept.push_back(i);
+    kept_ids.push_back(pool[i].id);
   }
-  std::vector<float> wx(kept.size() * size_t(w->dim_out()));
-  w->Apply(x.data(), int64_t(kept.size()), wx.data());
-  const std::vector<float> wq = w->Apply(v);
-  std::vector<std::pair<float, size_t>> order;  // (whitened similarity, pool row)
-  for (size_t j = 0; j < kept.size(); ++j) {
-    float s = 0;
-    for (int t = 0; t < w->dim_out(); ++t) s += wq[size_t(t)] * wx[j * size_t(w->dim_out()) + size_t(t)];
-    order.emplace_back(s, kept[j]);
-  }
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<float> sims, score(kept_ids, x));
+  std::vector<std::pair<float, size_t>> order;  // (similarity, pool row)
+  for (size_t j = 0; j < kept.size() && j < sims.size(); ++j) order.emplace_back(sims[j], kept[j]);
   // Best first; ties keep the plain search's order.
   std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<Hit> out;
@@ -245,6 +248,94 @@ Result<std::vector<Hit>> Engine::Impl::SearchWhitened(const std::shared_ptr<Coll
   }
   for (size_t i = 0; i < out.size(); ++i) out[i].rank = static_cast<int>(i + 1);
   return out;
+}
+
+Result<std::vector<Hit>> Engine::Impl::SearchWhitened(const std::shared_ptr<Collection>& coll,
+                                                      const std::vector<float>& v, int64_t self,
+                                                      const SearchOptions& o) {
+  DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<const Whitening> w, WhiteningFor(coll));
+  if (int(v.size()) != w->dim()) return Status::InvalidArgument("whiten: the query vector has the wrong size");
+  const std::vector<float> wq = w->Apply(v);
+  return Rerank(coll, v, self, o, [&](const std::vector<int64_t>& ids, const std::vector<float>& x) {
+    std::vector<float> wx(ids.size() * size_t(w->dim_out()));
+    w->Apply(x.data(), int64_t(ids.size()), wx.data());
+    std::vector<float> s(ids.size(), 0.0f);
+    for (size_t j = 0; j < ids.size(); ++j)
+      for (int t = 0; t < w->dim_out(); ++t) s[j] += wq[size_t(t)] * wx[j * size_t(w->dim_out()) + size_t(t)];
+    return Result<std::vector<float>>(std::move(s));
+  });
+}
+
+namespace {
+
+// Database-side augmentation of `ids.size()` pictures of `coll` (their vectors `x`, row-major): each replaced by the
+// normalised sum of itself and its kDbaNeighbours nearest other pictures of the whole collection, each weighted by
+// max(0, similarity)^3 (refine.h's DatabaseAugment, on the collection). One batched search for all of them.
+constexpr int kDbaNeighbours = 3;
+Result<std::vector<float>> Augment(Collection* coll, const std::vector<int64_t>& ids, const std::vector<float>& x,
+                                   int ef) {
+  const size_t dim = size_t(coll->schema().dim);
+  std::vector<float> out = x;
+  if (ids.empty()) return out;
+  SearchRequest req;
+  req.queries = x;
+  req.k = kDbaNeighbours + 1;
+  req.ef = ef;
+  DOPPEL_ASSIGN_OR_RETURN(SearchResults res, coll->Search(req));
+  std::vector<std::vector<int64_t>> near(ids.size());
+  std::vector<int64_t> wanted;
+  for (size_t i = 0; i < ids.size() && i < res.size(); ++i)
+    for (const auto& h : res[i])
+      if (h.id != ids[i] && int(near[i].size()) < kDbaNeighbours) {
+        near[i].push_back(h.id);
+        wanted.push_back(h.id);
+      }
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> es, coll->Get(wanted, {"vector"}));
+  std::unordered_map<int64_t, const std::vector<float>*> vec;
+  for (const auto& e : es)
+    if (e.vector.size() == dim) vec[e.id] = &e.vector;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const float* row = x.data() + i * dim;
+    std::vector<double> sum(row, row + dim);
+    for (int64_t n : near[i]) {
+      auto it = vec.find(n);
+      if (it == vec.end()) continue;  // removed meanwhile
+      const std::vector<float>& u = *it->second;
+      double ip = 0;
+      for (size_t t = 0; t < dim; ++t) ip += double(row[t]) * u[t];
+      const double w = std::pow(std::max(0.0, ip), 3.0);
+      for (size_t t = 0; t < dim; ++t) sum[t] += w * u[t];
+    }
+    double norm = 0;
+    for (double s : sum) norm += s * s;
+    norm = norm > 0 ? std::sqrt(norm) : 1;
+    for (size_t t = 0; t < dim; ++t) out[i * dim + t] = float(sum[t] / norm);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<Hit>> Engine::Impl::SearchAugmented(const std::shared_ptr<Collection>& coll,
+                                                       const std::vector<float>& v, int64_t query_id, int64_t self,
+                                                       const SearchOptions& o) {
+  const size_t dim = size_t(coll->schema().dim);
+  if (v.size() != dim) return Status::InvalidArgument("dba: the query vector has the wrong size");
+  // An indexed picture is augmented as every picture of the collection is; an image from outside is not.
+  std::vector<float> q = v;
+  if (query_id != 0) {
+    DOPPEL_ASSIGN_OR_RETURN(q, Augment(coll.get(), {query_id}, v, o.ef));
+  }
+  return Rerank(coll, v, self, o, [&](const std::vector<int64_t>& ids, const std::vector<float>& x)
+                                      -> Result<std::vector<float>> {
+    DOPPEL_ASSIGN_OR_RETURN(std::vector<float> a, Augment(coll.get(), ids, x, o.ef));
+    std::vector<float> s(ids.size(), 0.0f);
+    for (size_t j = 0; j < ids.size(); ++j)
+      for (size_t t = 0; t < dim; ++t) s[j] += q[t] * a[j * dim + t];
+    return s;
+  });
 }
 
 Result<std::vector<Hit>> Engine::Impl::SearchVector(Collection* coll, const std::vector<float>& v, int64_t self,
@@ -305,6 +396,7 @@ Result<std::vector<Hit>> Engine::SearchFused(const SearchQuery& q, const std::ve
                                              const SearchOptions& o) {
   if (names.size() < 2) return Status::InvalidArgument("a fused search needs at least two models");
   if (o.whiten) return Status::InvalidArgument("whiten re-ranks a one-model search, not a fused one");
+  if (o.dba) return Status::InvalidArgument("dba re-ranks a one-model search, not a fused one");
   for (size_t i = 0; i < names.size(); ++i)
     for (size_t j = 0; j < i; ++j)
       if (names[i] == names[j]) return Status::InvalidArgument("model '" + names[i] + "' named twice");

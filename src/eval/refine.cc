@@ -52,8 +52,8 @@ Result<Refinement> ParseRefinement(const std::string& text) {
       return Status::InvalidArgument("refinement '" + part + "': use none, or flip, whiten, whiten25, dba, qe, "
                                      "rerank joined by '+'");
   }
-  if (r.rerank > 0 && (r.whiten_power == 0 || r.dba_k > 0 || r.qe_n > 0 || r.flip))
-    return Status::InvalidArgument("refinement '" + r.name + "': rerank goes with whiten or whiten25 alone");
+  if (r.rerank > 0 && ((r.whiten_power == 0) == (r.dba_k == 0) || r.qe_n > 0 || r.flip))
+    return Status::InvalidArgument("refinement '" + r.name + "': rerank goes with one of whiten, whiten25, dba alone");
   return r;
 }
 

@@ -35,7 +35,10 @@ json QueryBody() {
                             {"description", "query expansion: blend in the top N hits and search again (alpha-QE)"}}},
                 {"whiten", {{"type", "boolean"},
                             {"description", "one-model search: re-rank the best 100 hits by PCA-whitened similarity "
-                                            "learned from the collection (true/false; 1/0 in a form)"}}}};
+                                            "learned from the collection (true/false; 1/0 in a form)"}}},
+                {"dba", {{"type", "boolean"},
+                         {"description", "one-model search, not with whiten or expand: re-rank the best 100 hits as if "
+                                         "each were blended with its 3 nearest pictures (database-side augmentation)"}}}};
   return {{"required", true},
           {"content",
            {{"multipart/form-data", {{"schema", {{"type", "object"}, {"properties", props}}}}},
@@ -178,6 +181,7 @@ std::string OpenApiJson() {
               {"fingerprint", {{"type", "string"}}},
               {"took_ms", {{"type", "number"}}},
               {"whiten", {{"type", "boolean"}, {"description", "the hits were re-ordered by whitening"}}},
+              {"dba", {{"type", "boolean"}, {"description", "the hits were re-ordered by database-side augmentation"}}},
               {"offset", {{"type", "integer"}}},
               {"k", {{"type", "integer"}}},
               {"more", {{"type", "boolean"}, {"description", "another page may follow"}}},

@@ -113,7 +113,7 @@ struct HttpServer::Impl {
           p->input.upload = part.content;
           p->input.upload_name = UploadLabel(part.filename);
         } else if (name == "k" || name == "offset" || name == "model" || name == "models" || name == "profile" || name == "filter" ||
-                   name == "id" || name == "expand" || name == "whiten") {
+                   name == "id" || name == "expand" || name == "whiten" || name == "dba") {
           fields[name] = part.content;
         } else {
           return Status::InvalidArgument("unknown form field '" + name.substr(0, 64) + "'");
@@ -124,9 +124,10 @@ struct HttpServer::Impl {
       if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("the body is not a JSON object");
       for (const auto& [k, v] : j.items()) {
         if (k != "k" && k != "offset" && k != "model" && k != "models" && k != "profile" && k != "filter" &&
-            k != "id" && k != "expand" && k != "whiten")
-          return Status::InvalidArgument("unknown field '" + k.substr(0, 64) +
-                                         "' (fields: id, k, offset, model, models, profile, filter, expand, whiten)");
+            k != "id" && k != "expand" && k != "whiten" && k != "dba")
+          return Status::InvalidArgument(
+              "unknown field '" + k.substr(0, 64) +
+              "' (fields: id, k, offset, model, models, profile, filter, expand, whiten, dba)");
         if (v.is_string()) fields[k] = v.get<std::string>();
         else if (v.is_boolean()) fields[k] = v.get<bool>() ? "true" : "false";
         else if (v.is_number_integer()) fields[k] = std::to_string(v.get<int64_t>());
@@ -153,16 +154,20 @@ struct HttpServer::Impl {
       }
       return Status::OK();
     };
-    int64_t k = 10, id = 0, offset = 0, expand = 0, whiten = 0;
+    int64_t k = 10, id = 0, offset = 0, expand = 0;
     DOPPEL_RETURN_IF_ERROR(int_field("expand", 0, 10, &expand));
     p->options.expand = static_cast<int>(expand);
-    if (auto w = fields.find("whiten"); w != fields.end()) {  // true / false (or 1 / 0)
-      if (w->second == "true") w->second = "1";
-      if (w->second == "false") w->second = "0";
-    }
-    if (!int_field("whiten", 0, 1, &whiten).ok())
-      return Status::InvalidArgument("field 'whiten' must be true or false");
-    p->options.whiten = whiten == 1;
+    // Switches: true / false (or 1 / 0).
+    auto bool_field = [&](const char* name, bool* out) -> Status {
+      auto it = fields.find(name);
+      if (it == fields.end()) return Status::OK();
+      if (it->second == "true" || it->second == "1") *out = true;
+      else if (it->second == "false" || it->second == "0") *out = false;
+      else return Status::InvalidArgument("field '" + std::string(name) + "' must be true or false");
+      return Status::OK();
+    };
+    DOPPEL_RETURN_IF_ERROR(bool_field("whiten", &p->options.whiten));
+    DOPPEL_RETURN_IF_ERROR(bool_field("dba", &p->options.dba));
     DOPPEL_RETURN_IF_ERROR(int_field("k", 1, options.max_k, &k));
     DOPPEL_RETURN_IF_ERROR(int_field("offset", 0, kMaxOffset, &offset));
     DOPPEL_RETURN_IF_ERROR(int_field("id", 1, INT64_MAX, &id));
@@ -228,6 +233,7 @@ struct HttpServer::Impl {
     }
     if (!hits.ok()) return Fail(res, hits.status());
     json j{{"model", label}, {"models", *names}, {"took_ms", secs * 1000}, {"whiten", p.options.whiten},
+           {"dba", p.options.dba},
            {"offset", p.offset}, {"k", p.options.k}, {"hits", json::array()}};
     if (names->size() == 1) j["fingerprint"] = fingerprint;
     for (size_t i = static_cast<size_t>(p.offset); i < hits->size(); ++i) j["hits"].push_back(HitJson((*hits)[i], metric));

@@ -228,6 +228,80 @@ TEST_F(EngineTest, WhitenedSearchReRanksByWhitenedSimilarityLearnedFromTheCollec
   }
 }
 
+// Database-side augmentation at search time: the shortlist ordered by the query's similarity to each picture's
+// vector blended with its 3 nearest other pictures (weights similarity^3), as refine.h's DatabaseAugment does to a
+// whole collection; a query by id is blended the same way, an image query is not. Checked by hand over every
+// picture (fewer than the shortlist).
+TEST_F(EngineTest, AugmentedSearchRanksByEachPictureBlendedWithItsNeighbours) {
+  auto photos = testing::SamplePhotos(10);
+  ASSERT_GE(photos.size(), 10u);
+  testing::WriteCopies(std::vector<std::string>(photos.begin(), photos.begin() + 9), dir_.file("imgs"), "p", 1);
+  auto e = Open();
+  Add(*e, "m");
+  ASSERT_TRUE(e->Index({dir_.file("imgs")}, IndexOptions()).ok());
+  std::map<int64_t, std::vector<float>> vecs;
+  {
+    SearchQuery any;
+    any.image_file = photos[0];
+    SearchOptions all;
+    all.k = 100;
+    auto hits = e->Search(any, "m", all);
+    ASSERT_TRUE(hits.ok());
+    for (const auto& h : *hits) {
+      SearchQuery by_id;
+      by_id.id = h.id;
+      vecs[h.id] = *e->QueryVector(by_id, "m");
+    }
+  }
+  ASSERT_GE(vecs.size(), 9u);
+  auto dot = [](const std::vector<float>& a, const std::vector<float>& b) {
+    double s = 0;
+    for (size_t t = 0; t < a.size(); ++t) s += double(a[t]) * b[t];
+    return s;
+  };
+  auto augment = [&](int64_t own, const std::vector<float>& v) {
+    std::vector<std::pair<double, int64_t>> near;
+    for (const auto& [id, u] : vecs)
+      if (id != own) near.emplace_back(dot(v, u), id);
+    std::sort(near.rbegin(), near.rend());
+    std::vector<double> sum(v.begin(), v.end());
+    for (size_t n = 0; n < 3; ++n)
+      for (size_t t = 0; t < v.size(); ++t) sum[t] += std::pow(std::max(0.0, near[n].first), 3.0) * vecs[near[n].second][t];
+    double norm = 0;
+    for (double x : sum) norm += x * x;
+    std::vector<float> out(v.size());
+    for (size_t t = 0; t < v.size(); ++t) out[t] = float(sum[t] / std::sqrt(norm));
+    return out;
+  };
+  SearchOptions dba;
+  dba.k = 4;
+  dba.dba = true;
+  SearchQuery by_image, by_id;
+  by_image.image_file = photos[9];  // not indexed: not blended
+  by_id.id = vecs.begin()->first;   // indexed: blended like every picture
+  for (const SearchQuery* q : {&by_image, &by_id}) {
+    std::vector<float> qv = *e->QueryVector(*q, "m");
+    if (q->id) qv = augment(q->id, qv);
+    std::vector<std::pair<double, int64_t>> want;
+    for (const auto& [id, v] : vecs) want.emplace_back(dot(qv, augment(id, v)), id);
+    std::sort(want.rbegin(), want.rend());
+    auto got = e->Search(*q, "m", dba);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_EQ(got->size(), 4u);
+    for (size_t i = 0; i < got->size(); ++i) {
+      EXPECT_EQ((*got)[i].id, want[i].second) << (q->id ? "by id" : "by image") << " rank " << i;
+      EXPECT_NEAR((*got)[i].distance, 2 - 2 * want[i].first, 1e-4);
+    }
+  }
+  // One re-ranking at a time, one model.
+  SearchOptions both = dba;
+  both.whiten = true;
+  EXPECT_EQ(e->Search(by_id, "m", both).status().code(), Status::Code::kInvalidArgument);
+  SearchOptions expanded = dba;
+  expanded.expand = 2;
+  EXPECT_EQ(e->Search(by_id, "m", expanded).status().code(), Status::Code::kInvalidArgument);
+}
+
 // Query expansion searches again with the query blended with its nearest pictures (weights similarity^3): the
 // same as doing that by hand with the stored vectors and a search by vector.
 TEST_F(EngineTest, QueryExpansionIsTheQueryBlendedWithItsNeighbours) {

@@ -90,12 +90,15 @@ TEST(Eval, HistogramSeparatesColourClassesAndFindsCopies) {
   // With fewer pictures than the shortlist, whitening that re-ranks the plain ranking's best 100 (as the search
   // option does) is whitening of the whole ranking.
   o.refinements = {*ParseRefinement("none"), *ParseRefinement("flip"), *ParseRefinement("whiten+dba+qe"),
-                   *ParseRefinement("whiten25"), *ParseRefinement("whiten25+rerank")};
+                   *ParseRefinement("whiten25"), *ParseRefinement("whiten25+rerank"), *ParseRefinement("dba"),
+                   *ParseRefinement("dba+rerank")};
   auto all = EvaluateRefinements(*set, [](const ImageU8& img) -> Result<std::vector<float>> {
     return ColourHistogram(img);
   }, "hist", o);
   ASSERT_TRUE(all.ok()) << all.status().ToString();
-  ASSERT_EQ(all->size(), 5u);
+  ASSERT_EQ(all->size(), 7u);
+  EXPECT_DOUBLE_EQ((*all)[6].map, (*all)[5].map) << "dba+rerank is dba where the shortlist holds every picture";
+  EXPECT_DOUBLE_EQ((*all)[6].copy_recall_at_1, (*all)[5].copy_recall_at_1);
   EXPECT_DOUBLE_EQ((*all)[4].map, (*all)[3].map);
   EXPECT_DOUBLE_EQ((*all)[4].p_at_5, (*all)[3].p_at_5);
   EXPECT_DOUBLE_EQ((*all)[4].copy_recall_at_1, (*all)[3].copy_recall_at_1);
@@ -161,8 +164,13 @@ TEST(Refine, ParsesCombinationsAndNamesUnknownParts) {
   auto rr = ParseRefinement("whiten25+rerank");
   ASSERT_TRUE(rr.ok());
   EXPECT_EQ(rr->rerank, 100);
-  EXPECT_FALSE(ParseRefinement("qe+rerank").ok()) << "rerank re-orders by whitening: it needs whiten";
+  EXPECT_FALSE(ParseRefinement("qe+rerank").ok()) << "rerank re-orders by whitening or DBA: it needs one";
   EXPECT_FALSE(ParseRefinement("whiten+qe+rerank").ok());
+  EXPECT_FALSE(ParseRefinement("whiten+dba+rerank").ok()) << "one re-ranking at a time, as the search";
+  auto dr = ParseRefinement("dba+rerank");
+  ASSERT_TRUE(dr.ok()) << dr.status().ToString();
+  EXPECT_EQ(dr->dba_k, 3);
+  EXPECT_EQ(dr->rerank, 100);
   auto bad = ParseRefinement("whiten+sharpen");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().ToString().find("sharpen"), std::string::npos);

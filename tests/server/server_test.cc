@@ -391,6 +391,20 @@ TEST_F(ServerTest, SearchByUploadRawBodyAndIdAndCompare) {
   ASSERT_TRUE(bad_white);
   EXPECT_EQ(bad_white->status, 400);
   EXPECT_NE(bad_white->body.find("whiten"), std::string::npos) << bad_white->body;
+  // Database-side augmentation: the same shape; with whiten it is refused (two re-rankings), as is a bad value.
+  auto dba = client_->Post("/api/v1/search", json{{"id", ids_[6]}, {"k", 4}, {"dba", true}}.dump(), "application/json");
+  ASSERT_TRUE(dba);
+  ASSERT_EQ(dba->status, 200) << dba->body;
+  json dj = json::parse(dba->body);
+  EXPECT_EQ(dj["dba"], true);
+  ASSERT_EQ(dj["hits"].size(), 4u);
+  EXPECT_EQ(dj["hits"][0]["id"], ids_[6]);
+  for (const json& bad : {json{{"id", ids_[6]}, {"dba", true}, {"whiten", true}}, json{{"id", ids_[6]}, {"dba", 7}}}) {
+    auto r = client_->Post("/api/v1/search", bad.dump(), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad.dump();
+    EXPECT_NE(r->body.find("dba"), std::string::npos) << r->body;
+  }
 
   auto filtered = client_->Post("/api/v1/search", json{{"id", ids_[6]}, {"filter", "width > 100000"}}.dump(),
                                 "application/json");

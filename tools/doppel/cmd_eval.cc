@@ -166,7 +166,8 @@ void RegisterEval(CLI::App& app, Action* action) {
   cmd->add_option("--copies", a->copies, "originals edited for copy detection (default 100)");
   cmd->add_option("--refine", a->refine,
                   "refinements to measure on the same embeddings, comma-separated: none, flip, whiten, whiten25, dba, "
-                  "qe, or parts joined by '+' (e.g. none,whiten+qe); whiten25+rerank is what search --whiten does");
+                  "qe, or parts joined by '+' (e.g. none,whiten+qe); whiten25+rerank is what search --whiten does, "
+                  "dba+rerank what search --dba does");
   cmd->add_flag("--fuse", a->fuse,
                 "also all the models given as one: their vectors concatenated, as search --profile quality / --models "
                 "ranks");

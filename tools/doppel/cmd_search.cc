@@ -86,6 +86,7 @@ struct SearchArgs {
   int ef = 0;
   int expand = 0;
   bool whiten = false;
+  bool dba = false;
 };
 
 int RunSearch(const SearchArgs& a) {
@@ -125,6 +126,7 @@ int RunSearch(const SearchArgs& a) {
   o.ef = a.ef;
   o.expand = a.expand;
   o.whiten = a.whiten;
+  o.dba = a.dba;
   o.exclude_query = false;
   auto hits = api::SearchWith(**engine, *q, *names, o);
   if (!hits.ok()) return Fail("search", hits.status());
@@ -246,6 +248,9 @@ void RegisterSearch(CLI::App& app, Action* action) {
   search->add_flag("--whiten", sa->whiten,
                    "re-rank the best 100 hits by PCA-whitened similarity learned from the collection (one model; "
                    "see BENCHMARKS.md for what it does to quality)");
+  search->add_flag("--dba", sa->dba,
+                   "re-rank the best 100 hits as if each were blended with its 3 nearest pictures (database-side "
+                   "augmentation; one model; see BENCHMARKS.md for what it does to quality)");
   search->add_flag("--json", sa->json, "print JSON");
   search->callback([sa, action] { *action = [sa] { return RunSearch(*sa); }; });
 

@@ -160,6 +160,14 @@ struct SearchOptions {
   // collection has grown or shrunk by a quarter. One-model searches only. Measured in BENCHMARKS.md ("Retrieval
   // refinements", whiten25): it helps some sets and not others, so it is off by default.
   bool whiten = false;
+  // Re-rank by database-side augmentation (DBA): the plain search's best max(100, 4 k) pictures are ordered again
+  // by their similarity s with the query once each is replaced by the normalised sum of its vector and its 3
+  // nearest other pictures' (weights similarity^3), as if the collection had been augmented at index time; a query
+  // that is an indexed picture (by id or path) is augmented too, an image query is not. `distance` as for whiten.
+  // The stored vectors do not change. One-model searches, not with whiten or expand. Costs one batched search of
+  // the shortlist; measured in BENCHMARKS.md ("Retrieval refinements", dba+rerank): category retrieval up on some
+  // sets, copy recall down on all, so it is off by default.
+  bool dba = false;
 };
 
 // Candidates per model of a fused search (Engine::SearchFused), at least.

@@ -9,8 +9,8 @@
 //   whiten25  the same with power -0.25 (partial, "power-law" whitening)
 //   dba       each database vector replaced by alpha-weighted sum of itself and its 3 nearest neighbours
 //   qe        alpha-QE: the query plus its top 3 hits weighted by similarity^3, searched again
-//   rerank    with whiten or whiten25 alone: the whitening re-orders only the plain ranking's best 100, as
-//             `doppel search --whiten` does (SearchOptions::whiten)
+//   rerank    with one of whiten, whiten25 or dba alone: the refined vectors re-order only the plain ranking's best
+//             100, as `doppel search --whiten` / `--dba` do (SearchOptions::whiten, SearchOptions::dba)
 // Parts combine with '+', applied in that order: "flip+whiten+dba+qe".
 #pragma once
 
@@ -27,7 +27,7 @@ struct Refinement {
   float whiten_power = 0;  // 0 = no whitening; -0.5 full, -0.25 partial
   int dba_k = 0;           // 0 = no database-side augmentation
   int qe_n = 0;            // 0 = no query expansion
-  int rerank = 0;          // > 0: whitening re-ranks only the plain ranking's best `rerank`
+  int rerank = 0;          // > 0: whitening or DBA re-ranks only the plain ranking's best `rerank`
   float alpha = 3;         // the similarity exponent of DBA and QE weights
 };
 
