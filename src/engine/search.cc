@@ -161,10 +161,15 @@ static Status CheckSearchOptions(const SearchOptions& o, const Collection& coll)
 
 Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string& name_or_default,
                                         const SearchOptions& o) {
+  return Search(q, name_or_default, o, nullptr);
+}
+
+Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string& name_or_default,
+                                        const SearchOptions& o, QueryDecodes* decodes) {
   DOPPEL_ASSIGN_OR_RETURN(std::string name, ResolveModelName(name_or_default));
   DOPPEL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, impl_->store->GetCollection(name));
   DOPPEL_RETURN_IF_ERROR(CheckSearchOptions(o, *coll));
-  DOPPEL_ASSIGN_OR_RETURN(std::vector<float> v, QueryVector(q, name));
+  DOPPEL_ASSIGN_OR_RETURN(std::vector<float> v, QueryVector(q, name, decodes));
   const int64_t self = impl_->SelfId(q, o);
   if (o.expand > 0) {
     DOPPEL_ASSIGN_OR_RETURN(v, ExpandQuery(coll.get(), v, o, self));
@@ -483,8 +488,9 @@ Result<Comparison> Engine::Compare(const SearchQuery& q, const std::vector<std::
   Comparison cmp;
   cmp.models = names;
   std::vector<std::vector<int64_t>> lists;
+  QueryDecodes decodes;  // one decode of the query picture for the models that decode it alike
   for (const auto& n : names) {
-    DOPPEL_ASSIGN_OR_RETURN(std::vector<Hit> hits, Search(q, n, o));
+    DOPPEL_ASSIGN_OR_RETURN(std::vector<Hit> hits, Search(q, n, o, &decodes));
     std::vector<int64_t> ids;
     Comparison::Scale s;
     if (!hits.empty()) {

@@ -392,10 +392,12 @@ class Engine {
  private:
   explicit Engine(EngineOptions options);
   Status CheckWritable() const;
-  // QueryVector keeping the query picture's decodes in `decodes` (may be null), so that the models of one search
-  // decode it once when their settings give the same pixels (search.cc).
+  // QueryVector and Search keeping the query picture's decodes in `decodes` (may be null), so that the models of
+  // one fused search or comparison decode it once when their settings give the same pixels (search.cc).
   struct QueryDecodes;
   Result<std::vector<float>> QueryVector(const SearchQuery& query, const std::string& model, QueryDecodes* decodes);
+  Result<std::vector<Hit>> Search(const SearchQuery& query, const std::string& model, const SearchOptions& options,
+                                  QueryDecodes* decodes);
   EngineOptions options_;
   std::unique_ptr<Impl> impl_;
 };
