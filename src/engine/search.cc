@@ -454,8 +454,9 @@ Result<std::vector<Hit>> Engine::SearchFused(const SearchQuery& q, const std::ve
     if (models_with[id] == int(names.size())) ranked.push_back(id);
   std::stable_sort(ranked.begin(), ranked.end(), [&](int64_t a, int64_t b) { return score[a] > score[b]; });
   std::vector<Hit> out;
+  int pictures = 0;  // k counts pictures, as a plain search does (without collapsing, a picture is a row per path)
   for (int64_t id : ranked) {
-    if (int(out.size()) >= o.k) break;
+    if (pictures++ >= o.k) break;
     Hit h = std::move(first_seen[id]);
     h.distance = float(2.0 - 2.0 * score[id]);  // squared L2 of the concatenation, scaled to unit length
     AppendHit(std::move(h), o.collapse_duplicates, &out);

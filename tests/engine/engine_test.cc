@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -418,6 +419,25 @@ TEST_F(EngineTest, FusedSearchRanksByTheConcatenatedVectors) {
   EXPECT_EQ(e->SearchFused(q, {"mobilenet_v2", "mobilenet_v2"}, o).status().code(), Status::Code::kInvalidArgument);
   o.filter = "no_such_field == 1";
   EXPECT_EQ(e->SearchFused(q, *names, o).status().code(), Status::Code::kInvalidArgument);
+  // k counts pictures, as a plain search does: every picture under a second path, not collapsed, gives k pictures
+  // in two rows each.
+  fs::create_directories(dir_.file("again"));
+  for (const auto& f : files) fs::copy_file(f, dir_.file("again/" + fs::path(f).filename().string()));
+  ASSERT_TRUE(e->Index({dir_.file("again")}, IndexOptions()).ok());
+  o.filter.clear();
+  o.k = 3;
+  o.collapse_duplicates = false;
+  auto rows = e->SearchFused(q, *names, o);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  std::set<int64_t> pictures;
+  for (const auto& h : *rows) pictures.insert(h.id);
+  EXPECT_EQ(pictures.size(), 3u);
+  EXPECT_EQ(rows->size(), 6u);
+  auto plain = e->Search(q, "mobilenet_v2", o);
+  ASSERT_TRUE(plain.ok());
+  std::set<int64_t> plain_pictures;
+  for (const auto& h : *plain) plain_pictures.insert(h.id);
+  EXPECT_EQ(plain_pictures.size(), 3u) << "as the plain search counts";
 }
 
 TEST_F(EngineTest, UploadsAreNeverOpenedAsPaths) {
