@@ -5,6 +5,7 @@
 #include <limits>
 #include <numeric>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "doppel/engine/compare.h"
 #include "doppel/store/filter.h"
@@ -424,6 +425,13 @@ Result<std::vector<Hit>> Engine::SearchFused(const SearchQuery& q, const std::ve
   std::vector<std::vector<float>> qv;
   std::vector<int64_t> ids;
   std::unordered_map<int64_t, Hit> first_seen;
+  // Score = the inner product of the concatenated unit vectors / sqrt(models): the mean of each model's cosine
+  // similarity. A candidate some model has not embedded (yet) has no fused vector and is left out. A model's own
+  // candidates have their similarity from its search (the metric's distance of unit vectors: L2 2 - 2 s; IP and
+  // cosine s); the others' vectors are fetched.
+  std::unordered_map<int64_t, double> score;
+  std::unordered_map<int64_t, int> models_with;
+  std::vector<std::unordered_set<int64_t>> found(names.size());
   QueryDecodes decodes;  // one decode of the query picture for the models that decode it alike
   for (size_t m = 0; m < names.size(); ++m) {
     DOPPEL_ASSIGN_OR_RETURN(std::vector<float> v, QueryVector(q, names[m], &decodes));
@@ -431,16 +439,21 @@ Result<std::vector<Hit>> Engine::SearchFused(const SearchQuery& q, const std::ve
       DOPPEL_ASSIGN_OR_RETURN(v, ExpandQuery(colls[m].get(), v, o, self));
     }
     DOPPEL_ASSIGN_OR_RETURN(std::vector<Hit> hits, impl_->SearchVector(colls[m].get(), v, self, each));
-    for (auto& h : hits)
+    const bool l2 = colls[m]->schema().metric == Metric::kL2;
+    for (auto& h : hits) {
+      found[m].insert(h.id);
+      score[h.id] += (l2 ? 1.0 - h.distance / 2.0 : double(h.distance)) / double(names.size());
+      ++models_with[h.id];
       if (first_seen.emplace(h.id, h).second) ids.push_back(h.id);
+    }
     qv.push_back(std::move(v));
   }
-  // Score = the inner product of the concatenated unit vectors / sqrt(models): the mean of each model's cosine
-  // similarity. A candidate some model has not embedded (yet) has no fused vector and is left out.
-  std::unordered_map<int64_t, double> score;
-  std::unordered_map<int64_t, int> models_with;
   for (size_t m = 0; m < names.size(); ++m) {
-    DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> es, colls[m]->Get(ids, {"vector"}));
+    std::vector<int64_t> missing;
+    for (int64_t id : ids)
+      if (!found[m].count(id)) missing.push_back(id);
+    if (missing.empty()) continue;
+    DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> es, colls[m]->Get(missing, {"vector"}));
     for (const auto& e : es) {
       if (e.vector.size() != qv[m].size()) continue;
       double ip = 0;
