@@ -174,6 +174,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     if (!s.ok()) return s.status();
     e->impl_->store = std::move(s).value();
   }
+  // Learned whitenings are kept here (search.cc); a read-only process reads them and keeps its own in memory.
+  e->impl_->whiten_dir = (fs::path(dir) / "whitening").string();
+  e->impl_->whiten_save = !options.read_only;
   std::string catalog = (fs::path(dir) / "catalog.db").string();
   if (options.read_only && !fs::exists(catalog, ec)) return Status::NotFound("nothing indexed yet in " + dir);
   DOPPEL_ASSIGN_OR_RETURN(e->impl_->catalog, FileCatalog::Open(catalog, options.read_only));
@@ -349,6 +352,7 @@ Status Engine::RemoveModel(const std::string& name) {
   std::error_code ec;
   fs::remove(e.file, ec);
   fs::remove(SidecarPath(e.file), ec);
+  fs::remove(impl_->WhiteningPath(name), ec);  // learned from vectors that are gone
   return Status::OK();
 }
 

@@ -7,8 +7,11 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <nlohmann/json.hpp>
+
 #include "doppel/engine/compare.h"
 #include "doppel/store/filter.h"
+#include "doppel/util/file.h"
 #include "engine_impl.h"
 
 namespace doppel {
@@ -184,12 +187,67 @@ Result<std::vector<Hit>> Engine::Search(const SearchQuery& q, const std::string&
   return impl_->SearchVector(coll.get(), v, self, o);
 }
 
+namespace {
+
+// A stored whitening: a JSON line {"fingerprint", "count"} (the model whose vectors it was learned from, the
+// collection's size then), then Whitening::Serialize's bytes.
+struct StoredWhitening {
+  std::string fingerprint;
+  int64_t count = 0;
+  std::shared_ptr<const Whitening> whitening;
+};
+
+Result<StoredWhitening> ReadStoredWhitening(const std::string& path) {
+  DOPPEL_ASSIGN_OR_RETURN(std::string bytes, ReadFileBytes(path, int64_t(256) << 20));
+  const size_t eol = bytes.find('\n');
+  if (eol == std::string::npos) return Status::Corruption(path + ": no header");
+  nlohmann::json h = nlohmann::json::parse(bytes.substr(0, eol), nullptr, false);
+  if (!h.is_object() || !h.contains("fingerprint") || !h["fingerprint"].is_string() || !h.contains("count") ||
+      !h["count"].is_number_integer())
+    return Status::Corruption(path + ": bad header");
+  StoredWhitening s;
+  s.fingerprint = h["fingerprint"].get<std::string>();
+  s.count = h["count"].get<int64_t>();
+  auto w = Whitening::Deserialize(std::string_view(bytes).substr(eol + 1));
+  if (!w.ok()) return w.status().WithContext(path);
+  s.whitening = std::make_shared<const Whitening>(std::move(w).value());
+  return s;
+}
+
+Status WriteStoredWhitening(const std::string& path, const std::string& fingerprint, int64_t count,
+                            const Whitening& w) {
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  if (ec) return Status::IOError(path + ": " + ec.message());
+  std::string bytes = nlohmann::json{{"fingerprint", fingerprint}, {"count", count}}.dump() + "\n";
+  bytes += w.Serialize();
+  return WriteFileAtomic(path, bytes);
+}
+
+}  // namespace
+
 Result<std::shared_ptr<const Whitening>> Engine::Impl::WhiteningFor(const std::shared_ptr<Collection>& coll) {
   DOPPEL_ASSIGN_OR_RETURN(int64_t count, coll->Count());
+  const std::string& name = coll->schema().name;
+  // Learned again once the collection has grown or shrunk by a quarter since.
+  auto current = [count](int64_t at) { return 4 * count <= 5 * at && 4 * count >= 3 * at; };
   std::lock_guard<std::mutex> l(whiten_mu);
-  FittedWhitening& f = whitenings[coll->schema().name];
+  FittedWhitening& f = whitenings[name];
   const bool same = f.whitening && f.collection.lock() == coll;
-  if (same && 4 * count <= 5 * f.count && 4 * count >= 3 * f.count) return f.whitening;
+  if (same && current(f.count)) return f.whitening;
+  auto fp = coll->GetMetadata(kFingerprintKey);
+  const std::string fingerprint = fp.ok() ? *fp : "";
+  // Kept with the collection by this or another process: used when it was learned from this model's vectors.
+  if (!whiten_dir.empty()) {
+    auto stored = ReadStoredWhitening(WhiteningPath(name));
+    if (stored.ok() && stored->fingerprint == fingerprint && current(stored->count) &&
+        stored->whitening->dim() == coll->schema().dim) {
+      f.collection = coll;
+      f.whitening = stored->whitening;
+      f.count = stored->count;
+      return f.whitening;
+    }
+  }
   QueryRequest q;
   q.limit = kWhitenFitRows;
   q.output_fields = {"vector"};
@@ -204,10 +262,13 @@ Result<std::shared_ptr<const Whitening>> Engine::Impl::WhiteningFor(const std::s
       ++n;
     }
   auto w = Whitening::Fit(x.data(), n, dim, kSearchWhitenPower);
-  if (!w.ok()) return w.status().WithContext("whiten: collection '" + coll->schema().name + "'");
+  if (!w.ok()) return w.status().WithContext("whiten: collection '" + name + "'");
   f.collection = coll;
   f.whitening = std::make_shared<const Whitening>(std::move(w).value());
   f.count = count;
+  // Best effort: a search does not fail because the file could not be written (it is learned again next time).
+  if (whiten_save && !whiten_dir.empty())
+    (void)WriteStoredWhitening(WhiteningPath(name), fingerprint, count, *f.whitening);
   return f.whitening;
 }
 

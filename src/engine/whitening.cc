@@ -3,9 +3,12 @@
 #include "doppel/engine/whitening.h"
 
 #include <faiss/VectorTransform.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 namespace doppel {
@@ -13,7 +16,45 @@ namespace doppel {
 struct Whitening::Impl {
   faiss::PCAMatrix pca;
   Impl(int d, int d_out, float power) : pca(d, d_out, power, false) {}
+  explicit Impl(const faiss::PCAMatrix& p) : pca(p) {}
 };
+
+namespace {
+constexpr char kTag[8] = {'D', 'W', 'H', 'I', 'T', 'E', 'N', '1'};
+}  // namespace
+
+std::string Whitening::Serialize() const {
+  faiss::VectorIOWriter w;
+  faiss::write_VectorTransform(&impl_->pca, &w);
+  std::string out(kTag, sizeof kTag);
+  out.append(reinterpret_cast<const char*>(&rows_), sizeof rows_);
+  out.append(reinterpret_cast<const char*>(w.data.data()), w.data.size());
+  return out;
+}
+
+Result<Whitening> Whitening::Deserialize(std::string_view bytes) {
+  if (bytes.size() < sizeof kTag + sizeof(int64_t) || std::memcmp(bytes.data(), kTag, sizeof kTag) != 0)
+    return Status::Corruption("not a stored whitening (tag)");
+  int64_t rows = 0;
+  std::memcpy(&rows, bytes.data() + sizeof kTag, sizeof rows);
+  faiss::VectorIOReader r;
+  r.data.assign(bytes.begin() + sizeof kTag + sizeof rows, bytes.end());
+  std::unique_ptr<faiss::VectorTransform> vt;
+  try {
+    vt.reset(faiss::read_VectorTransform(&r));
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("stored whitening: ") + e.what());
+  }
+  const auto* pca = dynamic_cast<const faiss::PCAMatrix*>(vt.get());
+  if (!pca || !pca->is_trained || pca->d_in < 1 || pca->d_out < 1 || pca->d_out > pca->d_in || rows < 2)
+    return Status::Corruption("stored whitening: not a trained PCA of a valid size");
+  Whitening w;
+  w.impl_ = std::make_shared<Impl>(*pca);
+  w.dim_ = pca->d_in;
+  w.dim_out_ = pca->d_out;
+  w.rows_ = rows;
+  return w;
+}
 
 Result<Whitening> Whitening::Fit(const float* rows, int64_t n, int dim, float power) {
   if (n < 2) return Status::FailedPrecondition("whitening needs at least 2 vectors, got " + std::to_string(n));

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <random>
 #include <set>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -227,6 +228,76 @@ TEST_F(EngineTest, WhitenedSearchReRanksByWhitenedSimilarityLearnedFromTheCollec
     testing::WriteCopies(std::vector<std::string>(photos.begin() + 4, photos.begin() + 8), dir_.file("more"), "q", 1);
     ASSERT_TRUE(e->Index({dir_.file("more")}, IndexOptions()).ok());
   }
+}
+
+// The learned whitening is kept with the collection (DATA/whitening/NAME.bin: the model fingerprint and the size it
+// was learned at, then the transform), and another process (a read-only engine: a CLI search) uses it instead of
+// learning it again; one of another model, or a damaged file, is not used; removing the model removes it.
+TEST_F(EngineTest, WhiteningIsKeptWithTheCollectionAndReadByOtherProcesses) {
+  auto photos = testing::SamplePhotos(9);
+  ASSERT_GE(photos.size(), 9u);
+  testing::WriteCopies(std::vector<std::string>(photos.begin(), photos.begin() + 8), dir_.file("imgs"), "p", 1);
+  auto e = Open();
+  Add(*e, "m");
+  ASSERT_TRUE(e->Index({dir_.file("imgs")}, IndexOptions()).ok());
+  SearchQuery q;
+  q.image_file = photos[8];
+  SearchOptions whiten;
+  whiten.k = 8;
+  whiten.whiten = true;
+  auto ids = [](const Result<std::vector<Hit>>& hits) {
+    std::vector<int64_t> out;
+    EXPECT_TRUE(hits.ok()) << hits.status().ToString();
+    if (hits.ok())
+      for (const auto& h : *hits) out.push_back(h.id);
+    return out;
+  };
+  const std::vector<int64_t> learned = ids(e->Search(q, "m", whiten));
+  ASSERT_EQ(learned.size(), 8u);
+  const std::string file = data_ + "/whitening/m.bin";
+  ASSERT_TRUE(fs::exists(file)) << "the writer keeps what it learned";
+
+  // A stored whitening learned from other vectors: the reader must rank by it, which shows it read the file.
+  const int dim = e->ListModels()[0].dim;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> g;
+  std::vector<float> other(size_t(40) * dim);
+  for (auto& x : other) x = g(rng);
+  auto planted = Whitening::Fit(other.data(), 40, dim, kSearchWhitenPower);
+  ASSERT_TRUE(planted.ok());
+  auto write = [&](const std::string& fingerprint, const std::string& body) {
+    testing::WriteFile(file, nlohmann::json{{"fingerprint", fingerprint}, {"count", 8}}.dump() + "\n" + body);
+  };
+  const std::string fingerprint = e->ListModels()[0].fingerprint;
+  write(fingerprint, planted->Serialize());
+  std::vector<std::pair<float, int64_t>> by_planted;
+  const std::vector<float> wq = planted->Apply(*e->QueryVector(q, "m"));
+  for (int64_t id : learned) {
+    SearchQuery by_id;
+    by_id.id = id;
+    const std::vector<float> wv = planted->Apply(*e->QueryVector(by_id, "m"));
+    float s = 0;
+    for (size_t t = 0; t < wv.size(); ++t) s += wq[t] * wv[t];
+    by_planted.emplace_back(s, id);
+  }
+  std::stable_sort(by_planted.begin(), by_planted.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<int64_t> want;
+  for (const auto& [s, id] : by_planted) want.push_back(id);
+  ASSERT_NE(want, learned) << "the planted whitening must order these pictures otherwise for the test to tell";
+  {
+    auto reader = Open(/*read_only=*/true);
+    EXPECT_EQ(ids(reader->Search(q, "m", whiten)), want);
+  }
+  // Another model's whitening and a damaged file are not used: the reader learns its own, as the writer did.
+  for (const std::string& body : {planted->Serialize(), std::string("not a whitening")}) {
+    write(body == "not a whitening" ? fingerprint : "another model", body);
+    auto reader = Open(/*read_only=*/true);
+    EXPECT_EQ(ids(reader->Search(q, "m", whiten)), learned);
+  }
+  auto bad = Whitening::Deserialize("not a whitening");
+  EXPECT_EQ(bad.status().code(), Status::Code::kCorruption);
+  ASSERT_TRUE(e->RemoveModel("m").ok());
+  EXPECT_FALSE(fs::exists(file)) << "learned from vectors that are gone";
 }
 
 // Database-side augmentation at search time: the shortlist ordered by the query's similarity to each picture's

@@ -156,8 +156,9 @@ struct SearchOptions {
   // Re-rank by PCA-whitened similarity (whitening.h): the plain search's best max(100, 4 k) pictures are ordered
   // again by the inner product s of their whitened, unit-length vectors with the whitened query; `distance` is s
   // for IP and COSINE collections and 2 - 2 s (squared L2 of unit vectors) for L2 ones. The whitening is learned
-  // from the collection itself (its first 20,000 vectors by id), kept in memory and learned again once the
-  // collection has grown or shrunk by a quarter. One-model searches only. Measured in BENCHMARKS.md ("Retrieval
+  // from the collection itself (its first 20,000 vectors by id), kept in memory and in DATA/whitening (with the
+  // model fingerprint, so read-only processes use it too) and learned again once the collection has grown or shrunk
+  // by a quarter. One-model searches only. Measured in BENCHMARKS.md ("Retrieval
   // refinements", whiten25): it helps some sets and not others, so it is off by default.
   bool whiten = false;
   // Re-rank by database-side augmentation (DBA): the plain search's best max(100, 4 k) pictures are ordered again

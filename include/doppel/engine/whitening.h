@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "doppel/util/status.h"
@@ -23,6 +25,11 @@ class Whitening {
   int dim() const { return dim_; }
   int dim_out() const { return dim_out_; }
   int64_t fitted_rows() const { return rows_; }
+
+  // The fitted whitening as bytes (a tag, the rows it learned from, FAISS's own serialisation of its PCAMatrix)
+  // and back: how the engine keeps it with the collection. Deserialize: Corruption for bytes that are not one.
+  std::string Serialize() const;
+  static Result<Whitening> Deserialize(std::string_view bytes);
 
   // The whitened, L2-normalised form of `n` rows of dim() floats: n x dim_out() floats into `out`.
   void Apply(const float* x, int64_t n, float* out) const;
