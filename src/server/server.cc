@@ -60,6 +60,29 @@ const char* MimeOf(const std::string& format) {
   return "application/octet-stream";
 }
 
+// A request's number field `name` from its text: all of it a number (an integer when `integer`) within lo..hi, else
+// InvalidArgument naming the field and the range. The one parser of the routes' numeric fields.
+template <typename T>
+Status ParseNumberField(const std::string& name, const std::string& text, double lo, double hi, bool integer, T* out) {
+  try {
+    size_t used = 0;
+    if (integer) {  // kept exact: picture ids use all 63 bits, more than a double holds
+      const long long v = std::stoll(text, &used);
+      if (used != text.size() || !(double(v) >= lo && double(v) <= hi)) throw std::out_of_range(name);
+      *out = static_cast<T>(v);
+    } else {
+      const double v = std::stod(text, &used);
+      if (used != text.size() || !(v >= lo && v <= hi)) throw std::out_of_range(name);
+      *out = static_cast<T>(v);
+    }
+    return Status::OK();
+  } catch (const std::exception&) {
+    auto bound = [](double x) { return x >= 9e18 ? std::string("max") : std::to_string(int64_t(x)); };
+    return Status::InvalidArgument("field '" + name + "' must be " + (integer ? "an integer" : "a number") +
+                                   " in " + bound(lo) + ".." + bound(hi));
+  }
+}
+
 // Similarity in [-1, 1] for hits of unit vectors: cosine = 1 - L2^2 / 2; IP/COSINE distances are similarities.
 double Score(const std::string& metric, float distance) {
   return metric == "L2" ? 1.0 - double(distance) / 2.0 : double(distance);
@@ -142,17 +165,7 @@ struct HttpServer::Impl {
     }
     auto int_field = [&](const char* name, int64_t lo, int64_t hi, int64_t* out) -> Status {
       auto it = fields.find(name);
-      if (it == fields.end()) return Status::OK();
-      try {
-        size_t used = 0;
-        long long v = std::stoll(it->second, &used);
-        if (used != it->second.size() || v < lo || v > hi) throw std::out_of_range("range");
-        *out = v;
-      } catch (const std::exception&) {
-        return Status::InvalidArgument("field '" + std::string(name) + "' must be an integer in " +
-                                       std::to_string(lo) + ".." + std::to_string(hi));
-      }
-      return Status::OK();
+      return it == fields.end() ? Status::OK() : ParseNumberField(name, it->second, double(lo), double(hi), true, out);
     };
     int64_t k = 10, id = 0, offset = 0, expand = 0;
     DOPPEL_RETURN_IF_ERROR(int_field("expand", 0, 10, &expand));
@@ -273,23 +286,13 @@ struct HttpServer::Impl {
   void Duplicates(const httplib::Request& req, httplib::Response& res) {
     DuplicateOptions o;
     o.model = req.get_param_value("model");
-    auto number = [&](const char* name, double lo, double hi, auto* out) -> Status {
-      if (!req.has_param(name)) return Status::OK();
-      try {
-        size_t used = 0;
-        const std::string t = req.get_param_value(name);
-        double v = std::stod(t, &used);
-        if (used != t.size() || !(v >= lo && v <= hi)) throw std::out_of_range(name);
-        *out = static_cast<std::remove_pointer_t<decltype(out)>>(v);
-      } catch (const std::exception&) {
-        return Status::InvalidArgument(std::string(name) + " must be a number in " + std::to_string(int(lo)) + ".." +
-                                       std::to_string(int(hi)));
-      }
-      return Status::OK();
+    auto number = [&](const char* name, double lo, double hi, bool integer, auto* out) -> Status {
+      return req.has_param(name) ? ParseNumberField(name, req.get_param_value(name), lo, hi, integer, out)
+                                 : Status::OK();
     };
-    Status st = number("threshold", 0, 4, &o.similar_threshold);
-    if (st.ok()) st = number("radius", 0, 256, &o.near_copy_radius);
-    if (st.ok()) st = number("max_group", 2, 1000, &o.max_group);
+    Status st = number("threshold", 0, 4, false, &o.similar_threshold);
+    if (st.ok()) st = number("radius", 0, 256, true, &o.near_copy_radius);
+    if (st.ok()) st = number("max_group", 2, 1000, true, &o.max_group);
     if (!st.ok()) return Fail(res, st);
     if (req.has_param("keep_rules")) {
       o.keep_rules = api::SplitList(req.get_param_value("keep_rules"));
@@ -309,8 +312,8 @@ struct HttpServer::Impl {
       o.similar_threshold = *t;
     }
     int offset = 0, limit = 50;
-    st = number("offset", 0, kMaxOffset, &offset);
-    if (st.ok()) st = number("limit", 1, 500, &limit);
+    st = number("offset", 0, kMaxOffset, true, &offset);
+    if (st.ok()) st = number("limit", 1, 500, true, &limit);
     if (!st.ok()) return Fail(res, st);
     if (req.has_param("show_decided")) o.show_decided = req.get_param_value("show_decided") == "true";
     auto all = engine->FindDuplicates(o);

@@ -261,6 +261,11 @@ TEST_F(ServerTest, ReadRoutes) {
   auto baddup = client_->Get("/api/v1/duplicates?threshold=lots");
   ASSERT_TRUE(baddup);
   EXPECT_EQ(baddup->status, 400);
+  EXPECT_NE(baddup->body.find("field 'threshold' must be a number in 0..4"), std::string::npos) << baddup->body;
+  auto halfbit = client_->Get("/api/v1/duplicates?radius=3.5");
+  ASSERT_TRUE(halfbit);
+  EXPECT_EQ(halfbit->status, 400);
+  EXPECT_NE(halfbit->body.find("field 'radius' must be an integer in 0..256"), std::string::npos) << halfbit->body;
 
   auto missing = client_->Get("/api/v1/images/12345");
   ASSERT_TRUE(missing);
