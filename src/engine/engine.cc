@@ -174,9 +174,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     if (!s.ok()) return s.status();
     e->impl_->store = std::move(s).value();
   }
-  // Learned whitenings are kept here (search.cc); a read-only process reads them and keeps its own in memory.
+  // Learned whitenings are kept here (search.cc). A read-only process writes them too, best effort: a derived file
+  // replaced atomically, never committed data (a CLI search is one; without it every such search learns again).
   e->impl_->whiten_dir = (fs::path(dir) / "whitening").string();
-  e->impl_->whiten_save = !options.read_only;
   std::string catalog = (fs::path(dir) / "catalog.db").string();
   if (options.read_only && !fs::exists(catalog, ec)) return Status::NotFound("nothing indexed yet in " + dir);
   DOPPEL_ASSIGN_OR_RETURN(e->impl_->catalog, FileCatalog::Open(catalog, options.read_only));

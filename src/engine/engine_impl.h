@@ -90,12 +90,12 @@ struct Engine::Impl {
   Result<std::vector<Hit>> SearchAugmented(const std::shared_ptr<Collection>& coll, const std::vector<float>& v,
                                            int64_t query_id, int64_t self, const SearchOptions& o);
   // The collection's whitening: learned on first use and again once its size moved by a quarter; kept in memory
-  // and in whiten_dir (one file per collection, with the model fingerprint and the size it was learned at), so that
-  // another process (a CLI search) reads it instead of learning it again.
+  // and in whiten_dir (one file per collection, with the model fingerprint and the size it was learned at, written
+  // by any process that learned it, read-only ones included), so that another process (the next CLI search) reads it
+  // instead of learning it again.
   Result<std::shared_ptr<const Whitening>> WhiteningFor(const std::shared_ptr<Collection>& coll);
   std::string WhiteningPath(const std::string& collection) const { return whiten_dir + "/" + collection + ".bin"; }
-  std::string whiten_dir;    // DATA/whitening
-  bool whiten_save = false;  // a writer keeps what it learns there
+  std::string whiten_dir;  // DATA/whitening
   struct FittedWhitening {
     std::weak_ptr<Collection> collection;  // expired or another object: the collection was dropped
     std::shared_ptr<const Whitening> whitening;

@@ -267,7 +267,7 @@ Result<std::shared_ptr<const Whitening>> Engine::Impl::WhiteningFor(const std::s
   f.whitening = std::make_shared<const Whitening>(std::move(w).value());
   f.count = count;
   // Best effort: a search does not fail because the file could not be written (it is learned again next time).
-  if (whiten_save && !whiten_dir.empty())
+  if (!whiten_dir.empty())
     (void)WriteStoredWhitening(WhiteningPath(name), fingerprint, count, *f.whitening);
   return f.whitening;
 }

@@ -231,8 +231,8 @@ TEST_F(EngineTest, WhitenedSearchReRanksByWhitenedSimilarityLearnedFromTheCollec
 }
 
 // The learned whitening is kept with the collection (DATA/whitening/NAME.bin: the model fingerprint and the size it
-// was learned at, then the transform), and another process (a read-only engine: a CLI search) uses it instead of
-// learning it again; one of another model, or a damaged file, is not used; removing the model removes it.
+// was learned at, then the transform) by whichever process learned it, and another process (a read-only engine: a
+// CLI search) uses it instead of learning it again; one of another model, or a damaged file, is not used; removing the model removes it.
 TEST_F(EngineTest, WhiteningIsKeptWithTheCollectionAndReadByOtherProcesses) {
   auto photos = testing::SamplePhotos(9);
   ASSERT_GE(photos.size(), 9u);
@@ -256,6 +256,12 @@ TEST_F(EngineTest, WhiteningIsKeptWithTheCollectionAndReadByOtherProcesses) {
   ASSERT_EQ(learned.size(), 8u);
   const std::string file = data_ + "/whitening/m.bin";
   ASSERT_TRUE(fs::exists(file)) << "the writer keeps what it learned";
+  fs::remove(file);
+  {
+    auto reader = Open(/*read_only=*/true);  // a CLI search: it learns the same whitening and keeps it too
+    EXPECT_EQ(ids(reader->Search(q, "m", whiten)), learned);
+    EXPECT_TRUE(fs::exists(file));
+  }
 
   // A stored whitening learned from other vectors: the reader must rank by it, which shows it read the file.
   const int dim = e->ListModels()[0].dim;

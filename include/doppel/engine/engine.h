@@ -157,7 +157,7 @@ struct SearchOptions {
   // again by the inner product s of their whitened, unit-length vectors with the whitened query; `distance` is s
   // for IP and COSINE collections and 2 - 2 s (squared L2 of unit vectors) for L2 ones. The whitening is learned
   // from the collection itself (its first 20,000 vectors by id), kept in memory and in DATA/whitening (with the
-  // model fingerprint, so read-only processes use it too) and learned again once the collection has grown or shrunk
+  // model fingerprint; any process that learned it writes it, so the next one, a CLI search, reads it) and learned again once the collection has grown or shrunk
   // by a quarter. One-model searches only. Measured in BENCHMARKS.md ("Retrieval
   // refinements", whiten25): it helps some sets and not others, so it is off by default.
   bool whiten = false;
