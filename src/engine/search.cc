@@ -19,6 +19,24 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// `row` (dim floats, unit length) blended with `near` (vectors of the same size; others are skipped): row + each
+// u weighted by max(0, row . u)^3, normalised, into `out`. The blend of alpha-QE and of DBA (refine.h).
+void BlendWithNeighbours(const float* row, size_t dim, const std::vector<const std::vector<float>*>& near,
+                         float* out) {
+  std::vector<double> sum(row, row + dim);
+  for (const std::vector<float>* u : near) {
+    if (u->size() != dim) continue;
+    double ip = 0;
+    for (size_t t = 0; t < dim; ++t) ip += double(row[t]) * (*u)[t];
+    const double w = std::pow(std::max(0.0, ip), 3.0);
+    for (size_t t = 0; t < dim; ++t) sum[t] += w * (*u)[t];
+  }
+  double norm = 0;
+  for (double x : sum) norm += x * x;
+  norm = norm > 0 ? std::sqrt(norm) : 1;
+  for (size_t t = 0; t < dim; ++t) out[t] = float(sum[t] / norm);
+}
+
 // alpha-QE (SearchOptions::expand): `v` plus its nearest pictures' vectors (`self` excepted), each weighted by
 // max(0, similarity)^3, normalised. The similarity is the inner product: the vectors are unit length.
 Result<std::vector<float>> ExpandQuery(Collection* coll, const std::vector<float>& v, const SearchOptions& o,
@@ -33,19 +51,10 @@ Result<std::vector<float>> ExpandQuery(Collection* coll, const std::vector<float
   for (const auto& h : res[0])
     if (h.id != self && int(ids.size()) < o.expand) ids.push_back(h.id);
   DOPPEL_ASSIGN_OR_RETURN(std::vector<Entity> near, coll->Get(ids, {"vector"}));
-  std::vector<double> sum(v.begin(), v.end());
-  for (const auto& e : near) {
-    if (e.vector.size() != v.size()) continue;
-    double ip = 0;
-    for (size_t i = 0; i < v.size(); ++i) ip += double(v[i]) * e.vector[i];
-    const double w = std::pow(std::max(0.0, ip), 3.0);
-    for (size_t i = 0; i < v.size(); ++i) sum[i] += w * e.vector[i];
-  }
-  double norm = 0;
-  for (double x : sum) norm += x * x;
-  norm = norm > 0 ? std::sqrt(norm) : 1;
+  std::vector<const std::vector<float>*> vs;
+  for (const auto& e : near) vs.push_back(&e.vector);
   std::vector<float> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = float(sum[i] / norm);
+  BlendWithNeighbours(v.data(), v.size(), vs, out.data());
   return out;
 }
 
@@ -150,10 +159,9 @@ int64_t Engine::Impl::SelfId(const SearchQuery& q, const SearchOptions& o) const
 static Status CheckSearchOptions(const SearchOptions& o, const Collection& coll) {
   if (o.k < 1) return Status::InvalidArgument("k must be at least 1, got " + std::to_string(o.k));
   if (o.expand < 0 || o.expand > 100) return Status::InvalidArgument("expand must be in 0..100");
-  if (o.whiten && coll.schema().vector_type != VectorType::kFloat32)
-    return Status::InvalidArgument("whiten: collection '" + coll.schema().name + "' does not hold float vectors");
-  if (o.dba && coll.schema().vector_type != VectorType::kFloat32)
-    return Status::InvalidArgument("dba: collection '" + coll.schema().name + "' does not hold float vectors");
+  if ((o.whiten || o.dba) && coll.schema().vector_type != VectorType::kFloat32)
+    return Status::InvalidArgument(std::string(o.whiten ? "whiten" : "dba") + ": collection '" +
+                                   coll.schema().name + "' does not hold float vectors");
   if (o.dba && (o.whiten || o.expand > 0))
     return Status::InvalidArgument("dba re-ranks the plain search's best hits: not with whiten or expand");
   // A bad filter is refused before any image is decoded or embedded.
@@ -364,21 +372,10 @@ Result<std::vector<float>> Augment(Collection* coll, const std::vector<int64_t>&
   for (const auto& e : es)
     if (e.vector.size() == dim) vec[e.id] = &e.vector;
   for (size_t i = 0; i < ids.size(); ++i) {
-    const float* row = x.data() + i * dim;
-    std::vector<double> sum(row, row + dim);
-    for (int64_t n : near[i]) {
-      auto it = vec.find(n);
-      if (it == vec.end()) continue;  // removed meanwhile
-      const std::vector<float>& u = *it->second;
-      double ip = 0;
-      for (size_t t = 0; t < dim; ++t) ip += double(row[t]) * u[t];
-      const double w = std::pow(std::max(0.0, ip), 3.0);
-      for (size_t t = 0; t < dim; ++t) sum[t] += w * u[t];
-    }
-    double norm = 0;
-    for (double s : sum) norm += s * s;
-    norm = norm > 0 ? std::sqrt(norm) : 1;
-    for (size_t t = 0; t < dim; ++t) out[i * dim + t] = float(sum[t] / norm);
+    std::vector<const std::vector<float>*> vs;
+    for (int64_t n : near[i])
+      if (auto it = vec.find(n); it != vec.end()) vs.push_back(it->second);  // else removed meanwhile
+    BlendWithNeighbours(x.data() + i * dim, dim, vs, out.data() + i * dim);
   }
   return out;
 }
