@@ -422,34 +422,58 @@ Result<std::vector<float>> OnnxModel::Embed(const ImageU8& rgb) const {
   return v;
 }
 
+namespace {
+
+// out[k] = fold of `op` over channel k's activations, in position order (the same order for both layouts, so they
+// agree bit for bit). NHWC visits a row of channels per position: the inner loop runs over k with `out` and `data`
+// apart, which the compiler vectorises (each out[k] still folds its own values in the same order).
+template <typename Op>
+void FoldChannels(const float* __restrict data, int c, int hw, Layout layout, float init, Op op,
+                  float* __restrict out) {
+  if (layout == Layout::kNCHW) {
+    for (int k = 0; k < c; ++k) {
+      const float* ch = data + size_t(k) * size_t(hw);
+      float acc = init;
+      for (int i = 0; i < hw; ++i) acc = op(acc, ch[i]);
+      out[k] = acc;
+    }
+    return;
+  }
+  for (int k = 0; k < c; ++k) out[k] = init;
+  for (int i = 0; i < hw; ++i) {
+    const float* row = data + size_t(i) * size_t(c);
+    for (int k = 0; k < c; ++k) out[k] = op(out[k], row[k]);
+  }
+}
+
+}  // namespace
+
 void PoolFeatureMap(const float* data, int c, int h, int w, Layout layout, Pooling pool, float gem_p, float* out) {
   const int hw = h * w;
   const float eps = 1e-6f;
-  for (int k = 0; k < c; ++k) out[k] = pool == Pooling::kMax ? -INFINITY : 0.0f;
-  // GeM with p = 3 (the built-in default's) multiplies instead of calling pow for every activation.
-  const bool cube = pool == Pooling::kGeM && gem_p == 3.0f;
-  auto visit = [&](int k, float x) {
-    switch (pool) {
-      case Pooling::kMax: out[k] = std::max(out[k], x); break;
-      case Pooling::kGeM: {
-        const float y = std::max(x, eps);
-        out[k] += cube ? y * y * y : std::pow(y, gem_p);
-        break;
+  switch (pool) {
+    case Pooling::kMax:
+      FoldChannels(data, c, hw, layout, -INFINITY, [](float a, float x) { return std::max(a, x); }, out);
+      return;
+    case Pooling::kGeM:
+      // p = 3 (the built-in default's) multiplies instead of calling pow for every activation.
+      if (gem_p == 3.0f) {
+        FoldChannels(data, c, hw, layout, 0.0f, [eps](float a, float x) {
+          const float y = std::max(x, eps);
+          return a + y * y * y;
+        }, out);
+      } else {
+        FoldChannels(data, c, hw, layout, 0.0f, [eps, gem_p](float a, float x) {
+          return a + std::pow(std::max(x, eps), gem_p);
+        }, out);
       }
-      default: out[k] += x; break;
-    }
-  };
-  if (layout == Layout::kNCHW) {
-    for (int k = 0; k < c; ++k)
-      for (int i = 0; i < hw; ++i) visit(k, data[size_t(k) * hw + i]);
-  } else {
-    for (int i = 0; i < hw; ++i)
-      for (int k = 0; k < c; ++k) visit(k, data[size_t(i) * c + k]);
+      for (int k = 0; k < c; ++k) out[k] = std::pow(out[k] / float(hw), 1.0f / gem_p);
+      return;
+    default:  // kAvg, and kNone (a 1x1 map or the caller's check)
+      FoldChannels(data, c, hw, layout, 0.0f, [](float a, float x) { return a + x; }, out);
+      for (int k = 0; k < c; ++k) out[k] /= float(hw);
+      return;
   }
-  if (pool == Pooling::kAvg || pool == Pooling::kNone)
-    for (int k = 0; k < c; ++k) out[k] /= float(hw);
-  if (pool == Pooling::kGeM)
-    for (int k = 0; k < c; ++k) out[k] = std::pow(out[k] / float(hw), 1.0f / gem_p);
 }
 
 void L2Normalize(float* v, int n) {

@@ -359,5 +359,38 @@ TEST(Pooling, LayoutsAgreeAndModesAreRight) {
   EXPECT_NEAR(out[1], std::pow(p25, 1 / 2.5), 1e-3);
 }
 
+// A map of the built-in's shape class (many channels, positions not a multiple of the vector width, negative values
+// the GeM clamp must catch): both layouts give the same bits, and each mode matches its definition in double.
+TEST(Pooling, LayoutsAgreeBitForBitOnALargerMap) {
+  const int c = 37, h = 5, w = 7, hw = h * w;
+  std::vector<float> nchw(size_t(c * hw)), nhwc(size_t(c * hw));
+  uint32_t seed = 12345;
+  for (int k = 0; k < c; ++k)
+    for (int i = 0; i < hw; ++i) {
+      seed = seed * 1664525u + 1013904223u;
+      const float v = float(int(seed >> 9) % 2001 - 700) / 250.0f;  // -2.8 .. 5.2
+      nchw[size_t(k * hw + i)] = v;
+      nhwc[size_t(i * c + k)] = v;
+    }
+  for (Pooling p : {Pooling::kAvg, Pooling::kMax, Pooling::kGeM})
+    for (float gem : {3.0f, 2.5f}) {
+      std::vector<float> a(c), b(c);
+      PoolFeatureMap(nchw.data(), c, h, w, Layout::kNCHW, p, gem, a.data());
+      PoolFeatureMap(nhwc.data(), c, h, w, Layout::kNHWC, p, gem, b.data());
+      for (int k = 0; k < c; ++k) {
+        EXPECT_EQ(a[k], b[k]) << PoolingName(p) << " p=" << gem << " channel " << k;
+        double want = p == Pooling::kMax ? -1e30 : 0;
+        for (int i = 0; i < hw; ++i) {
+          const double x = nchw[size_t(k * hw + i)];
+          if (p == Pooling::kMax) want = std::max(want, x);
+          else if (p == Pooling::kAvg) want += x / hw;
+          else want += std::pow(std::max(x, 1e-6), double(gem)) / hw;
+        }
+        if (p == Pooling::kGeM) want = std::pow(want, 1.0 / gem);
+        EXPECT_NEAR(a[k], want, 1e-4 * std::max(1.0, std::fabs(want))) << PoolingName(p) << " channel " << k;
+      }
+    }
+}
+
 }  // namespace
 }  // namespace doppel
