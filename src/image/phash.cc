@@ -19,6 +19,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <vector>
 
 namespace doppel {
 namespace {
@@ -117,30 +118,42 @@ void Dct2(const Grid& g, Grid& scratch, Block& out) {
     for (int v = 0; v < kFreqs; ++v) out[u][v] = (a[u][v] + bt[v][u]) * 0.5;
 }
 
-// Luma x 1000 of pixel x of a row: 299 R + 587 G + 114 B (exact integer BT.601), or 1000 grey.
-inline int64_t Luma1000(const uint8_t* row, int x, int channels) {
-  if (channels == 1) return int64_t(row[x]) * 1000;
-  const uint8_t* p = row + size_t(x) * 3;
-  return 299 * int64_t(p[0]) + 587 * int64_t(p[1]) + 114 * int64_t(p[2]);
-}
-
 // The 64x64 area average of the luma, in grey levels 0..255. In coordinates scaled by 64, source pixel j spans
 // [64 j, 64 j + 64) and output cell i spans [i W, i W + W), so every overlap is an integer in 0..64 and each cell's
 // weights sum to W (resp. H). The accumulators hold at most 255000 * W * H, within int64 for any image that fits in
-// memory. Both passes visit only overlapping pairs: O(W H + 64 (W + H)) work, no buffer proportional to the image.
+// memory. Each row's luma x 1000 (299 R + 587 G + 114 B, exact integer BT.601, or 1000 x grey) is computed once; a
+// pixel on a cell border counts in both cells. The horizontal weights are the same for every row, so they are laid
+// out once. Both passes visit only overlapping pairs: O(W H + 64 (W + H)) work; buffers of about 2 W entries.
 void AreaAverage(const ImageU8& img, Sums& acc, Grid& out) {
   const int w = img.width, h = img.height, c = img.channels;
   std::memset(acc, 0, sizeof(Sums));
+  // Cell i takes count[i] consecutive source pixels from pixel[i] (its first one shared with cell i - 1 when a
+  // border falls inside it), weighted weight[first[i] + t].
+  std::vector<int32_t> first(kGrid), count(kGrid), pixel(kGrid), weight;
+  weight.reserve(size_t(w) + kGrid);
+  for (int i = 0; i < kGrid; ++i) {
+    const int64_t lo = int64_t(i) * w, hi = lo + w;  // cell i in scaled coordinates
+    first[size_t(i)] = int32_t(weight.size());
+    pixel[size_t(i)] = int32_t(lo / kGrid);
+    for (int64_t j = lo / kGrid; j * kGrid < hi; ++j)
+      weight.push_back(int32_t(std::min(j * kGrid + kGrid, hi) - std::max(j * kGrid, lo)));
+    count[size_t(i)] = int32_t(weight.size()) - first[size_t(i)];
+  }
+  std::vector<int32_t> luma(static_cast<size_t>(w));  // luma x 1000 of one row: at most 255000
   int64_t rowsum[kGrid];
   for (int y = 0; y < h; ++y) {
     const uint8_t* row = img.row(y);
+    if (c == 1) {
+      for (int x = 0; x < w; ++x) luma[size_t(x)] = int32_t(row[x]) * 1000;
+    } else {
+      for (int x = 0; x < w; ++x)
+        luma[size_t(x)] = 299 * int32_t(row[3 * x]) + 587 * int32_t(row[3 * x + 1]) + 114 * int32_t(row[3 * x + 2]);
+    }
     for (int i = 0; i < kGrid; ++i) {
-      const int64_t lo = int64_t(i) * w, hi = lo + w;  // cell i in scaled coordinates
+      const int32_t* wt = weight.data() + first[size_t(i)];
+      const int32_t* px = luma.data() + pixel[size_t(i)];
       int64_t s = 0;
-      for (int64_t j = lo / kGrid; j * kGrid < hi; ++j) {
-        int64_t overlap = std::min(j * kGrid + kGrid, hi) - std::max(j * kGrid, lo);
-        s += overlap * Luma1000(row, int(j), c);
-      }
+      for (int t = 0; t < count[size_t(i)]; ++t) s += int64_t(wt[t]) * px[t];
       rowsum[i] = s;
     }
     // Output rows o whose span [o H, o H + H) overlaps [64 y, 64 y + 64).
@@ -220,7 +233,11 @@ struct Analysis {
 
 Status Analyse(const ImageU8& img, Analysis* a) {
   DOPPEL_RETURN_IF_ERROR(Validate(img));
-  AreaAverage(img, a->sums, a->grid);
+  try {
+    AreaAverage(img, a->sums, a->grid);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("perceptual hash: out of memory");
+  }
   a->quality = Quality(a->grid);
   Dct2(a->grid, a->scratch, a->dct);
   return Status::OK();

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -110,6 +111,58 @@ testing::VImg VipsDihedral(const ImageU8& img, Dihedral t) {
 }
 
 // ---- Stability and discrimination on photos ----
+
+// A deterministic test picture: a smooth pattern plus noise (structure at every scale), `seed` picking the noise.
+inline ImageU8 PatternPicture(int w, int h, int channels, uint32_t seed) {
+  ImageU8 img(w, h, channels);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int k = 0; k < channels; ++k) {
+        seed = seed * 1664525u + 1013904223u;
+        img.row(y)[x * channels + k] =
+            uint8_t((x * (k + 1) * 7 / (w + 1) * 31 + y * 13 * 255 / (h + 1) + int(seed >> 26)) & 255);
+      }
+  return img;
+}
+
+std::string Hex(const PerceptualHash& h) {
+  std::string out;
+  char b[3];
+  for (uint8_t x : h.bits) {
+    std::snprintf(b, sizeof b, "%02x", x);
+    out += b;
+  }
+  return out;
+}
+
+// Stored near-copy records (picture_hash.h) are only comparable with new ones while the hash gives the same bits:
+// these were computed when the rule was set (kPictureHashRule 2). An implementation that changes any of them needs a
+// rule bump, not a new golden value. Sizes: odd, narrower and wider than the 64x64 grid, grey and RGB.
+TEST(PerceptualHash, HashesOfPatternPicturesArePinned) {
+  struct Golden {
+    int w, h, channels;
+    uint32_t seed;
+    int quality;
+    const char* identity;
+    const char* rot90;
+  };
+  const Golden golden[] = {
+      {128, 44, 1, 1, 100, "25e5e93c11bbada2b83c4ccc692f08b61809ec415871696a09bbf5cb19fce7d5", "ed52aaaa830870f4becff820c806b208ef1d2692596adcd33a7e7df68b44077a"},
+      {321, 239, 3, 2, 100, "8f2621688f5401733d1e415f4f1da1733f6e217fafa701f8eb2f81d88f46019a", "5555efffbeeffffbaaab38bdcaaa2fce02bc0364dbe8d800540021b104c0a802"},
+      {500, 375, 3, 3, 100, "07d025db2f38813b4f8325524ffa01926f74017aafdc813baff301f06fb8a13e", "1555ffff9dfefeffaaaa8c0eeaeba232a0a25030aa2de4204141a640c99c395a"},
+      {1301, 997, 3, 4, 100, "ef940176ef3401f7af4e21f2ef440112cfa201f76ffe21524f9a011a2fd601fa", "5555ffffffffffffaaaa8ae6aebebbaaa2a81000e0a89a0204548400c020827d"},
+      {63, 65, 3, 5, 100, "078be36e43d3d0bdd2d5915e05935449e157586d3175b76b916925b0d07dd489", "cd97bdaaeb02aaa83270a887342890737774cda390ed2178d6cfa0d41cf5f72a"},
+      {7, 300, 1, 6, 100, "3789b971007fa17de78c017f117be17c652cf1385e82ed2477883831a17db931", "5171bbbebbb7a806e91c31513ab53151c54aceae16e357f94448444144cbbbbe"},
+  };
+  for (const Golden& g : golden) {
+    auto r = ComputeDihedralHashes(PatternPicture(g.w, g.h, g.channels, g.seed));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    const std::string what = std::to_string(g.w) + "x" + std::to_string(g.h) + "x" + std::to_string(g.channels);
+    EXPECT_EQ((*r)[0].quality, g.quality) << what;
+    EXPECT_EQ(Hex((*r)[0]), g.identity) << what;
+    EXPECT_EQ(Hex((*r)[1]), g.rot90) << what;
+  }
+}
 
 TEST(PerceptualHash, SameImageSameHashAndGreyEqualsItsRgb) {
   REQUIRE_SAMPLES();

@@ -48,10 +48,11 @@ enum class Dihedral { kIdentity, kRot90, kRot180, kRot270, kMirror, kMirrorRot90
 // for a value outside the enum.
 const char* DihedralName(Dihedral t);
 
-// PDQ-style hash of an 8-bit image (1 or 3 channels, any size >= 1x1). Memory: a few fixed 64x64 tables, nothing
-// proportional to the image. InvalidArgument for an empty image, a channel count other than 1 or 3, or pixels whose
-// size does not match width * height * channels; ResourceExhausted if the 96 KiB of working tables cannot be
-// allocated. Work: one pass over the pixels (about 15 ms for 12 megapixels). Pure, thread-safe, never throws.
+// PDQ-style hash of an 8-bit image (1 or 3 channels, any size >= 1x1). Memory: a few fixed 64x64 tables and two
+// buffers of about the image's width (none of its height). InvalidArgument for an empty image, a channel count other
+// than 1 or 3, or pixels whose size does not match width * height * channels; ResourceExhausted if the working memory
+// cannot be allocated. Work: one pass over the pixels (about 15 ms for 12 megapixels). Pure, thread-safe, never
+// throws.
 Result<PerceptualHash> ComputePerceptualHash(const ImageU8& img);
 
 // The hashes of all 8 dihedral variants of the image, indexed by Dihedral ([0] is the identity, equal to
