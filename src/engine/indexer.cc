@@ -240,8 +240,11 @@ class Indexer {
   // Step 3: the stream (see the top of the file). Returns the error that stopped the committer, if any.
   Status Stream() {
     Embedder embedder(models_, engine_->options().embed);
-    BoundedQueue<Ready> ready(size_t(std::max(64, 4 * opts_.commit_every)));
-    // The sink runs on an inference thread: it only hands the result on (blocking while the committer is behind).
+    // The committer acts on batches, so it is woken per batch, not per picture (each wake-up would take a core
+    // from an inference thread for a context switch).
+    BoundedQueue<Ready> ready(size_t(std::max(64, 4 * opts_.commit_every)), size_t(opts_.commit_every));
+    // The sink runs on an inference thread: it counts the result (progress moves per picture, not per batch) and
+    // hands it on (blocking while the committer is behind).
     std::unique_ptr<EmbedSession> session = embedder.Start(
         [&](EmbedResult&& r) {
           Ready x;
@@ -252,6 +255,7 @@ class Indexer {
             pending_.erase(it);
           }
           x.r = std::move(r);
+          Count(x);
           (void)ready.Push(std::move(x));  // false once the committer gave up: dropped
         },
         job_ ? job_->cancel_flag() : nullptr);
@@ -343,7 +347,7 @@ class Indexer {
       (void)ready.Push(std::move(*known));
       return;
     }
-    if (flush) (void)ready.Push(Ready{{}, {}, false, true});
+    if (flush) (void)ready.Push(Ready{{}, {}, false, true}, /*wake_now=*/true);
     if (!std::any_of(need.begin(), need.end(), [](bool b) { return b; })) return;
     ImageSource s;
     s.path = f.path;
@@ -405,22 +409,22 @@ class Indexer {
     return !side_.files.empty() || !side_.failed.empty();
   }
 
-  // A result joins the batch (committer thread).
-  void Take(Ready&& x) {
-    if (!x.known) {
-      std::lock_guard<std::mutex> l(state_mu_);
-      x.r.vectors.resize(x.r.status.ok() ? models_.size() : 0);
-      if (x.r.status.ok()) {
-        ++sum_.counts.indexed;
-        ++sum_.counts.done;
-        for (size_t m = 0; m < models_.size(); ++m)
-          if (!x.r.vectors[m].empty()) ++sum_.embedded[names_[m]];
-      } else {
-        Fail(x.p.file.path, x.r.status.ToString());
-      }
+  // An embedded picture counts as done (or failed) when the embedder hands it over (sink, inference thread).
+  void Count(Ready& x) {
+    std::lock_guard<std::mutex> l(state_mu_);
+    x.r.vectors.resize(x.r.status.ok() ? models_.size() : 0);
+    if (x.r.status.ok()) {
+      ++sum_.counts.indexed;
+      ++sum_.counts.done;
+      for (size_t m = 0; m < models_.size(); ++m)
+        if (!x.r.vectors[m].empty()) ++sum_.embedded[names_[m]];
+    } else {
+      Fail(x.p.file.path, x.r.status.ToString());
     }
-    batch_.emplace_back(std::move(x.p), std::move(x.r));
   }
+
+  // A result joins the batch (committer thread).
+  void Take(Ready&& x) { batch_.emplace_back(std::move(x.p), std::move(x.r)); }
 
   // One durable batch (committer thread). Under the engine's write lock: models removed meanwhile are left out;
   // vectors go into every collection first, then the catalog rows in one transaction.

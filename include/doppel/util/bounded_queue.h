@@ -1,5 +1,9 @@
 // A blocking multi-producer multi-consumer FIFO with a capacity: producers wait when it is full, so a fast stage
 // never runs far ahead of a slow one (bounded memory). Close() wakes everyone; Pop then drains what is left.
+// A consumer that only acts on batches (a committer) can ask to be woken per batch, not per item: with
+// `wake_consumer_at` n > 1, a Pop that sleeps on an empty queue is woken when n items are queued, the queue is
+// closed, or a Push asks to wake it now (a spurious wake-up may return it earlier); a Pop on a non-empty queue never
+// waits. Each wake-up of a sleeping thread costs a context switch on a core that a producer was using.
 #pragma once
 
 #include <condition_variable>
@@ -12,19 +16,25 @@ namespace doppel {
 template <typename T>
 class BoundedQueue {
  public:
-  explicit BoundedQueue(size_t capacity) : capacity_(capacity ? capacity : 1) {}
+  // wake_consumer_at is clamped to 1..capacity (a full queue always wakes its consumer).
+  explicit BoundedQueue(size_t capacity, size_t wake_consumer_at = 1)
+      : capacity_(capacity ? capacity : 1),
+        wake_at_(wake_consumer_at < 1 ? 1 : wake_consumer_at > capacity_ ? capacity_ : wake_consumer_at) {}
 
-  // False if the queue was closed (the item is dropped).
-  bool Push(T item) {
+  // False if the queue was closed (the item is dropped). `wake_now`: wake a waiting consumer even if fewer than
+  // wake_consumer_at items are queued (an item that must not wait for a batch).
+  bool Push(T item, bool wake_now = false) {
     std::unique_lock<std::mutex> lock(mu_);
     not_full_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
     if (closed_) return false;
     items_.push_back(std::move(item));
-    not_empty_.notify_one();
+    // A consumer asleep on an empty queue is woken at the batch (it then drains what is queued without waiting).
+    if (wake_now || items_.size() >= wake_at_) not_empty_.notify_one();
     return true;
   }
 
-  // Waits for an item; nullopt once the queue is closed and empty.
+  // Waits for an item (on an empty queue: for wake_consumer_at items or a wake-up, see above); nullopt once the queue
+  // is closed and empty.
   std::optional<T> Pop() {
     std::unique_lock<std::mutex> lock(mu_);
     not_empty_.wait(lock, [&] { return closed_ || !items_.empty(); });
@@ -64,6 +74,7 @@ class BoundedQueue {
 
  private:
   const size_t capacity_;
+  const size_t wake_at_;
   mutable std::mutex mu_;
   std::condition_variable not_empty_, not_full_;
   std::deque<T> items_;
