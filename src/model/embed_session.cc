@@ -108,7 +108,8 @@ struct EmbedSession::State {
         stop_flag(stop),
         slots_count(std::max(1, options.infer_threads)),
         run_to_completion(options.decode_threads == 0),
-        inputs(size_t(2 * slots_count)),
+        // The reader is woken when half the sources are left, to read a burst of them, not after every picture.
+        inputs(size_t(2 * slots_count), 1, size_t(slots_count)),
         prepared(size_t(options.batch_size) * size_t(slots_count) * 2),
         slots(slots_count) {
     // Models that decode alike (alpha, EXIF, shrink-on-load size and formats) share one decode of each image.

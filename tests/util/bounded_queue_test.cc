@@ -70,6 +70,35 @@ TEST(BoundedQueue, SleepingConsumerIsWokenPerBatch) {
   EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 3, 4, 5}));
 }
 
+// A producer asleep on a full queue with wake_producer_at 2 (capacity 6) is woken only when 2 items are left, then
+// fills the queue again in one burst.
+TEST(BoundedQueue, SleepingProducerIsWokenForABurst) {
+  BoundedQueue<int> q(6, 1, 2);
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(q.Push(i));
+  std::atomic<int> pushed{0};
+  std::thread producer([&] {
+    for (int i = 6; i < 12; ++i) {
+      q.Push(i);
+      ++pushed;
+    }
+  });
+  std::this_thread::sleep_for(50ms);  // asleep on the full queue
+  EXPECT_EQ(q.Pop(), 0);
+  EXPECT_EQ(q.Pop(), 1);
+  EXPECT_EQ(q.Pop(), 2);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(pushed.load(), 0) << "woken with 3 items left";
+  EXPECT_EQ(q.Pop(), 3);  // 2 left: the producer is woken and refills up to the capacity
+  for (int spin = 0; spin < 500 && pushed.load() < 4; ++spin) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(pushed.load(), 4);
+  EXPECT_EQ(q.Size(), 6u);
+  q.Close();
+  producer.join();
+  std::vector<int> rest;
+  while (auto x = q.Pop()) rest.push_back(*x);
+  EXPECT_EQ(rest, (std::vector<int>{4, 5, 6, 7, 8, 9}));
+}
+
 // The batch is clamped to the capacity, so producers blocked on a full queue always have a consumer awake.
 TEST(BoundedQueue, BatchLargerThanCapacityStillDelivers) {
   BoundedQueue<int> q(3, 100);

@@ -3,10 +3,14 @@
 // A consumer that only acts on batches (a committer) can ask to be woken per batch, not per item: with
 // `wake_consumer_at` n > 1, a Pop that sleeps on an empty queue is woken when n items are queued, the queue is
 // closed, or a Push asks to wake it now (a spurious wake-up may return it earlier); a Pop on a non-empty queue never
-// waits. Each wake-up of a sleeping thread costs a context switch on a core that a producer was using.
+// waits. Likewise a producer that only needs to keep the queue from running dry (a reader) can be woken when it has
+// room for a burst: with `wake_producer_at` m < capacity - 1, a Push that sleeps on a full queue is woken when at
+// most m items are left (or the queue is closed). Each wake-up of a sleeping thread costs a context switch on a core
+// that another stage was using.
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -16,10 +20,12 @@ namespace doppel {
 template <typename T>
 class BoundedQueue {
  public:
-  // wake_consumer_at is clamped to 1..capacity (a full queue always wakes its consumer).
-  explicit BoundedQueue(size_t capacity, size_t wake_consumer_at = 1)
+  // wake_consumer_at is clamped to 1..capacity (a full queue always wakes its consumer), wake_producer_at to
+  // 0..capacity - 1 (the default: any free slot wakes a producer; an empty queue always does).
+  explicit BoundedQueue(size_t capacity, size_t wake_consumer_at = 1, size_t wake_producer_at = SIZE_MAX)
       : capacity_(capacity ? capacity : 1),
-        wake_at_(wake_consumer_at < 1 ? 1 : wake_consumer_at > capacity_ ? capacity_ : wake_consumer_at) {}
+        wake_at_(wake_consumer_at < 1 ? 1 : wake_consumer_at > capacity_ ? capacity_ : wake_consumer_at),
+        refill_at_(wake_producer_at > capacity_ - 1 ? capacity_ - 1 : wake_producer_at) {}
 
   // False if the queue was closed (the item is dropped). `wake_now`: wake a waiting consumer even if fewer than
   // wake_consumer_at items are queued (an item that must not wait for a batch).
@@ -41,7 +47,7 @@ class BoundedQueue {
     if (items_.empty()) return std::nullopt;
     T item = std::move(items_.front());
     items_.pop_front();
-    not_full_.notify_one();
+    if (items_.size() <= refill_at_) not_full_.notify_one();
     return item;
   }
 
@@ -51,7 +57,7 @@ class BoundedQueue {
     if (items_.empty()) return std::nullopt;
     T item = std::move(items_.front());
     items_.pop_front();
-    not_full_.notify_one();
+    if (items_.size() <= refill_at_) not_full_.notify_one();
     return item;
   }
 
@@ -74,7 +80,8 @@ class BoundedQueue {
 
  private:
   const size_t capacity_;
-  const size_t wake_at_;
+  const size_t wake_at_;    // a consumer asleep on an empty queue is woken at this many items
+  const size_t refill_at_;  // a producer asleep on a full queue is woken at this many items or fewer
   mutable std::mutex mu_;
   std::condition_variable not_empty_, not_full_;
   std::deque<T> items_;
