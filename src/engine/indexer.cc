@@ -4,8 +4,8 @@
 //   Stream    three stages that overlap, linked by bounded queues (memory stays bounded, camera photos included):
 //     read      on the job's thread: read + SHA-256 each file. Known content needs no embedding (a second path, a
 //               touched file); the rest goes to the embedding session with just the models that lack it
-//     embed     ONE EmbedSession for the whole run (decode + inference workers, embedder.h); its sink only hands
-//               results on, so inference threads never wait for a disk
+//     embed     ONE EmbedSession for the whole run (decode + inference workers, embedder.h); its sink only counts
+//               results and hands them on, so inference threads never wait for a disk
 //     commit    on its own thread, every `commit_every` results: vectors into every collection, then the catalog
 //               rows in one transaction (see file_catalog.h). A failed commit stops the run; Wait returns it
 //   Prune     indexed paths under the roots whose files are gone
@@ -13,10 +13,10 @@
 //             pictures it embeds (from a model's decode when one decodes by the record's rule, picture_hash.h) and
 //             the committer stores them with the vectors; this step catches pictures indexed before
 // Locks: the engine's write lock is held for one commit (or one prune removal), never for the run: searches,
-// removals and model changes interleave between batches. `state_mu_` guards what the reader and the committer share
-// (the catalog's state, pictures in flight, counts); nobody waits on a queue while holding it. Order: write_mu,
-// then models_mu or state_mu_; report_mu_ before state_mu_. A cancel stops the reading at once; images already
-// under way are committed.
+// removals and model changes interleave between batches. `state_mu_` guards what the reader, the sink and the
+// committer share (the catalog's state, pictures in flight, counts); nobody waits on a queue while holding it.
+// Order: write_mu, then models_mu or state_mu_; report_mu_ before state_mu_. A cancel stops the reading at once;
+// images already under way are committed.
 #include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
